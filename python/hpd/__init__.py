@@ -1,0 +1,3 @@
+"""Tumor-growth kinetics and hyperprogression from SDTM trial exports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from hpd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,72 @@
+"""Run the dbt project in-process against one warehouse file."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbt.cli.main import dbtRunner
+
+from hpd.project import PROJECT_DIR
+
+
+@dataclass
+class BuildOutcome:
+    success: bool
+    nodes: int = 0
+    failures: list[str] = field(default_factory=list)
+
+
+def _describe_failure(result: Any) -> str:
+    node = result.node
+    name = getattr(node, "relation_name", None) or node.name
+    message = (result.message or "").strip().splitlines()
+    return f"{node.resource_type} {name}: {message[0] if message else result.status}"
+
+
+def run_dbt(
+    command: str,
+    warehouse: Path,
+    variables: dict[str, Any],
+    work_dir: Path,
+    extra_args: list[str] | None = None,
+    on_node: Callable[[str, str], None] | None = None,
+) -> BuildOutcome:
+    """`dbt <command>` on `warehouse` with `variables`; logs and artifacts in `work_dir`."""
+    os.environ["HPD_WAREHOUSE_PATH"] = str(warehouse)
+    args = [
+        command,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROJECT_DIR),
+        "--target-path",
+        str(work_dir / "target"),
+        "--log-path",
+        str(work_dir / "logs"),
+        "--vars",
+        json.dumps(variables),
+        "--quiet",
+        *(extra_args or []),
+    ]
+
+    def callback(event: Any) -> None:
+        if on_node is None or event.info.name != "NodeFinished":
+            return
+        data = event.data
+        on_node(data.node_info.unique_id, data.run_result.status)
+
+    result = dbtRunner(callbacks=[callback]).invoke(args)
+    outcome = BuildOutcome(success=bool(result.success))
+    if result.exception is not None:
+        outcome.failures.append(f"dbt: {result.exception}".splitlines()[0])
+    results = getattr(result.result, "results", None) or []
+    outcome.nodes = len(results)
+    outcome.failures.extend(
+        _describe_failure(r) for r in results if str(r.status) in {"error", "fail"}
+    )
+    return outcome

@@ -1,0 +1,130 @@
+"""Load a folder of SDTM exports into the warehouse's `raw` schema.
+
+Each domain file (`dm.csv` or `dm.parquet`, ...) becomes `raw.<domain>` with
+every column of the SDTM contract as text (null when the file lacks an
+optional one), plus the file name and the row number (from 1 after the header)
+that rejected rows point back to. DuckDB reads the files itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from hpd.errors import DataError, UsageError, location
+from hpd.project import DomainSpec, sdtm_domains
+
+SUFFIXES = (".csv", ".parquet")
+
+
+@dataclass(frozen=True)
+class LoadedDomain:
+    domain: str
+    file_name: str | None
+    rows: int
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def find_export(folder: Path, domain: str) -> Path | None:
+    """The export file of one domain: `<domain>.csv` or `.parquet`, any case."""
+    matches = sorted(
+        path
+        for path in folder.iterdir()
+        if path.is_file() and path.suffix.lower() in SUFFIXES and path.stem.lower() == domain
+    )
+    if len(matches) > 1:
+        names = ", ".join(path.name for path in matches)
+        raise DataError(f"{folder}: several files for domain {domain.upper()}: {names}")
+    return matches[0] if matches else None
+
+
+def _reader_sql(path: Path) -> str:
+    if path.suffix.lower() == ".parquet":
+        return "read_parquet(?)"
+    return "read_csv(?, header = true, all_varchar = true, auto_detect = true)"
+
+
+def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
+    try:
+        description = con.execute(
+            f"select * from {_reader_sql(path)} limit 0", [str(path)]
+        ).description
+    except duckdb.Error as error:
+        raise DataError(f"{location(path.name)}: cannot be read: {_first_line(error)}") from error
+    return [column[0] for column in description or []]
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _column_map(path: Path, spec: DomainSpec, columns: list[str]) -> dict[str, str]:
+    """Contract column (lower case) -> the file's own column name."""
+    by_lower: dict[str, str] = {}
+    for column in columns:
+        key = column.strip().lower()
+        if key in spec.columns and key in by_lower:
+            raise DataError(
+                f"{location(path.name, column=column)}: column given twice ({by_lower[key]})"
+            )
+        by_lower[key] = column
+    for required in spec.required:
+        if required not in by_lower:
+            raise DataError(
+                f"{location(path.name, column=required.upper())}: required column is missing"
+            )
+    return {key: by_lower[key] for key in spec.columns if key in by_lower}
+
+
+def load_domain(
+    con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec
+) -> LoadedDomain:
+    path = find_export(folder, spec.name)
+    table = f"raw.{spec.name}"
+    if path is None:
+        if spec.file_required:
+            raise DataError(f"{folder / (spec.name + '.csv')}: required file is missing")
+        columns_sql = ", ".join(f"cast(null as varchar) as {c}" for c in spec.columns)
+        con.execute(
+            f"create table {table} as select {columns_sql}, "
+            "cast(null as varchar) as _file_name, cast(null as bigint) as _row_number limit 0"
+        )
+        return LoadedDomain(spec.name, None, 0)
+
+    mapping = _column_map(path, spec, _file_columns(con, path))
+    # The file as read, in file order (DuckDB preserves insertion order, so a
+    # freshly created table's rowid is the row's position after the header).
+    try:
+        con.execute(
+            f"create temp table _export as select * from {_reader_sql(path)}", [str(path)]
+        )
+    except duckdb.Error as error:
+        raise DataError(f"{location(path.name)}: cannot be read: {_first_line(error)}") from error
+    selected = ", ".join(
+        f"cast({quote_identifier(mapping[c])} as varchar) as {c}"
+        if c in mapping
+        else f"cast(null as varchar) as {c}"
+        for c in spec.columns
+    )
+    con.execute(
+        f"create table {table} as select {selected}, "
+        "cast(? as varchar) as _file_name, rowid + 1 as _row_number from _export",
+        [path.name],
+    )
+    con.execute("drop table _export")
+    rows = con.execute(f"select count(*) from {table}").fetchone()
+    return LoadedDomain(spec.name, path.name, int(rows[0]) if rows else 0)
+
+
+def load_exports(con: duckdb.DuckDBPyConnection, folder: Path) -> list[LoadedDomain]:
+    """Load every domain of the contract from `folder` into schema `raw`."""
+    if not folder.is_dir():
+        raise UsageError(f"{folder}: exports folder does not exist")
+    con.execute("create schema if not exists raw")
+    return [load_domain(con, folder, spec) for spec in sdtm_domains()]

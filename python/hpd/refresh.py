@@ -1,0 +1,129 @@
+"""One refresh: load the exports, build the warehouse, publish it atomically.
+
+The warehouse is built into a new file beside the published one and replaces
+it (an atomic rename) only when the build and its blocking checks pass, so a
+failed or interrupted refresh leaves the previous warehouse as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from hpd.blocking_checks import check_subjects
+from hpd.dbt_build import run_dbt
+from hpd.errors import DataError, LockedError
+from hpd.loader import LoadedDomain, load_exports
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class RefreshOptions:
+    warehouse: Path
+    reports: Path
+    exports: Path | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
+    unit_tests: bool = False
+
+
+@dataclass
+class RefreshResult:
+    warehouse: Path
+    reports: Path
+    loaded: list[LoadedDomain]
+    nodes: int
+    seconds: float
+
+
+@contextlib.contextmanager
+def refresh_lock(warehouse: Path) -> Iterator[None]:
+    """One refresh of a warehouse at a time (exit status 3 for the second)."""
+    lock_path = warehouse.with_name(warehouse.name + ".lock")
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise LockedError(
+                f"{warehouse}: another refresh of this warehouse is running"
+            ) from error
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove(path: Path) -> None:
+    for candidate in (path, path.with_name(path.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+
+
+def dbt_variables(options: RefreshOptions) -> dict[str, Any]:
+    return {**options.settings, "input": "exports" if options.exports else "demo"}
+
+
+def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResult:
+    started = time.monotonic()
+    warehouse = options.warehouse.resolve()
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    options.reports.mkdir(parents=True, exist_ok=True)
+    with refresh_lock(warehouse):
+        building = warehouse.with_name(warehouse.name + ".building")
+        _remove(building)
+        work_dir = warehouse.parent / (warehouse.name + ".dbt")
+        try:
+            loaded: list[LoadedDomain] = []
+            if options.exports is not None:
+                progress(f"loading exports from {options.exports}")
+                with duckdb.connect(str(building)) as con:
+                    loaded = load_exports(con, options.exports)
+                    for domain in loaded:
+                        progress(f"  {domain.domain}: {domain.rows} rows ({domain.file_name or 'absent'})")
+                    check_subjects(con)
+            else:
+                progress("using the bundled demo cohort")
+
+            progress("building the warehouse (dbt build: models and data tests)")
+            finished = 0
+
+            def on_node(unique_id: str, status: str) -> None:
+                nonlocal finished
+                finished += 1
+                if status in {"error", "fail"}:
+                    progress(f"  {status.upper()}: {unique_id}")
+
+            extra = [] if options.unit_tests else ["--exclude-resource-type", "unit_test"]
+            if options.exports is not None:
+                extra += ["--exclude", "path:seeds/demo"]
+            outcome = run_dbt(
+                "build", building, dbt_variables(options), work_dir, extra, on_node=on_node
+            )
+            if not outcome.success:
+                detail = outcome.failures[0] if outcome.failures else "see the dbt log"
+                raise DataError(
+                    f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
+                    f"log: {work_dir / 'logs' / 'dbt.log'}"
+                )
+            progress(f"  {outcome.nodes} models, seeds and tests passed")
+            with duckdb.connect(str(building)) as con:
+                con.execute("checkpoint")
+            os.replace(building, warehouse)
+        except BaseException:
+            _remove(building)
+            raise
+    return RefreshResult(
+        warehouse=warehouse,
+        reports=options.reports.resolve(),
+        loaded=loaded,
+        nodes=outcome.nodes,
+        seconds=time.monotonic() - started,
+    )
