@@ -7,5 +7,10 @@
 {#- A boolean pivoted out of a long table: true/false, or null when the
     group has no non-null value (portable: PostgreSQL has no max(boolean)). -#}
 {% macro pivot_boolean(value_column, key_column, key) -%}
-    (max(case when {{ key_column }} = '{{ key }}' then case when {{ value_column }} then 1 else 0 end end) = 1)
+    (max(
+        case
+            when {{ key_column }} = '{{ key }}' then
+                case when {{ value_column }} then 1 when not {{ value_column }} then 0 end
+        end
+    ) = 1)
 {%- endmacro %}

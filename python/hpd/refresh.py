@@ -87,7 +87,8 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
                 with duckdb.connect(str(building)) as con:
                     loaded = load_exports(con, options.exports)
                     for domain in loaded:
-                        progress(f"  {domain.domain}: {domain.rows} rows ({domain.file_name or 'absent'})")
+                        source = domain.file_name or "no file"
+                        progress(f"  {domain.domain}: {domain.rows} rows ({source})")
                     check_subjects(con)
             else:
                 progress("using the bundled demo cohort")

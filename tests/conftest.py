@@ -1,0 +1,55 @@
+"""Shared fixtures: the `hpd` command run as a user runs it, and its warehouses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REALWORLD = REPO / "tests" / "data" / "realworld"
+
+
+def run_hpd(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    """`python -m hpd ARGS`, capturing its output."""
+    return subprocess.run(
+        [sys.executable, "-m", "hpd", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def query(warehouse: Path, sql: str, params: list[Any] | None = None) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def query_dicts(warehouse: Path, sql: str) -> list[dict[str, Any]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        cursor = con.execute(sql)
+        names = [column[0] for column in cursor.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo cohort built once by `hpd run`, with dbt's unit and data tests."""
+    folder = tmp_path_factory.mktemp("demo")
+    warehouse = folder / "warehouse.duckdb"
+    result = run_hpd(
+        "run", "--warehouse", warehouse, "--reports", folder / "reports", "--unit-tests"
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return warehouse
+
+
+@pytest.fixture(scope="session")
+def hpd() -> Callable[..., subprocess.CompletedProcess[str]]:
+    return run_hpd
