@@ -61,9 +61,7 @@ def _summary(result: RefreshResult) -> list[str]:
             "select status, n from analytics.cohort_attrition order by step"
         ).fetchall()
         treated = sum(int(n) for _, n in attrition)
-        hpd = con.execute(
-            "select count(*) from analytics.tumor_kinetics where hpd"
-        ).fetchone()
+        hpd = con.execute("select count(*) from analytics.tumor_kinetics where hpd").fetchone()
         rejected = con.execute("select count(*) from analytics.rejected_rows").fetchone()
     evaluable = dict(attrition).get("evaluable", 0)
     return [

@@ -82,9 +82,7 @@ def _column_map(path: Path, spec: DomainSpec, columns: list[str]) -> dict[str, s
     return {key: by_lower[key] for key in spec.columns if key in by_lower}
 
 
-def load_domain(
-    con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec
-) -> LoadedDomain:
+def load_domain(con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec) -> LoadedDomain:
     path = find_export(folder, spec.name)
     table = f"raw.{spec.name}"
     if path is None:
@@ -101,9 +99,7 @@ def load_domain(
     # The file as read, in file order (DuckDB preserves insertion order, so a
     # freshly created table's rowid is the row's position after the header).
     try:
-        con.execute(
-            f"create temp table _export as select * from {_reader_sql(path)}", [str(path)]
-        )
+        con.execute(f"create temp table _export as select * from {_reader_sql(path)}", [str(path)])
     except duckdb.Error as error:
         raise DataError(f"{location(path.name)}: cannot be read: {_first_line(error)}") from error
     selected = ", ".join(
