@@ -210,3 +210,17 @@ def test_a_threshold_setting_changes_the_result(published: Path, tmp_path: Path)
     assert result.returncode == 0, result.stderr
     assert query(published, hpd_sql) != []
     assert query(warehouse, hpd_sql) == []
+
+
+def test_a_rejected_dm_row_stops_the_refresh(published: Path, tmp_path: Path) -> None:
+    exports = copy_exports(tmp_path)
+
+    def bad_death_date(rows: list[list[str]]) -> list[list[str]]:
+        index = [name.upper() for name in rows[0]].index("DTHDTC")
+        rows[2][index] = "2017-13-45"
+        return rows
+
+    rewrite_csv(exports / "dm.csv", bad_death_date)
+    status, message = failing_refresh(published, exports)
+    assert status == 1
+    assert "dm.csv, row 2, column DTHDTC: invalid_date" in message

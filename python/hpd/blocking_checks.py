@@ -59,3 +59,23 @@ def check_subjects(con: duckdb.DuckDBPyConnection) -> None:
             raise DataError(
                 f"{location(file_name, row, 'USUBJID')}: subject {subject!r} is not in DM"
             )
+
+
+def check_subjects_kept(con: duckdb.DuckDBPyConnection) -> None:
+    """A rejected DM row would orphan its subject's rows in every other domain,
+    so it stops the refresh instead of losing them (SPEC rule 6)."""
+    rejected = con.execute(
+        """
+        select file_name, row_number, column_name, reason
+        from analytics.rejected_rows
+        where domain = 'dm'
+        order by row_number
+        limit 1
+        """
+    ).fetchone()
+    if rejected:
+        file_name, row, column, reason = rejected
+        raise DataError(
+            f"{location(str(file_name), int(row), column)}: {reason}; a subject's DM row "
+            "cannot be rejected without losing its rows in the other domains"
+        )

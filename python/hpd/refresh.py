@@ -18,7 +18,7 @@ from typing import Any
 
 import duckdb
 
-from hpd.blocking_checks import check_subjects
+from hpd.blocking_checks import check_subjects, check_subjects_kept
 from hpd.dbt_build import run_dbt
 from hpd.errors import DataError, LockedError
 from hpd.loader import LoadedDomain, load_exports
@@ -116,6 +116,7 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
                 )
             progress(f"  {outcome.nodes} models, seeds and tests passed")
             with duckdb.connect(str(building)) as con:
+                check_subjects_kept(con)
                 con.execute("checkpoint")
             os.replace(building, warehouse)
         except BaseException:
