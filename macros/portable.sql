@@ -22,7 +22,7 @@
 {% macro default__try_cast_number(expression) -%}
     case
         when {{ regexp_like(expression, '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?$') }}
-            then cast({{ expression }} as {{ dbt.type_float() }})
+            then cast({{ expression }} as {{ type_double() }})
     end
 {%- endmacro %}
 
@@ -66,4 +66,19 @@
             then {{ dbt.datediff(first_dose_date, event_date, 'day') }} + 1
         else {{ dbt.datediff(first_dose_date, event_date, 'day') }}
     end
+{%- endmacro %}
+
+
+{#- A 64-bit float. dbt.type_float() is a 4-byte FLOAT on DuckDB, which turns
+    0.8 into 0.800000011920929; every measure here is double precision. -#}
+{% macro type_double() -%}
+    {{ return(adapter.dispatch('type_double', 'hpd')()) }}
+{%- endmacro %}
+
+{% macro default__type_double() -%}
+    double precision
+{%- endmacro %}
+
+{% macro duckdb__type_double() -%}
+    double
 {%- endmacro %}

@@ -103,7 +103,8 @@ final as (
             when with_baseline.days_before_dose < 0 then 'follow_up'
             else 'other'
         end as role,
-        with_baseline.days_before_dose < 0 as is_post_dose
+        -- An undated assessment, or one of an untreated subject, is not after the dose.
+        coalesce(with_baseline.days_before_dose < 0, false) as is_post_dose
     from with_baseline
     left join pre_baseline on with_baseline.usubjid = pre_baseline.usubjid
     left join first_evaluation on with_baseline.usubjid = first_evaluation.usubjid

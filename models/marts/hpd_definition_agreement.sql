@@ -69,15 +69,15 @@ agreement as (
 
     select
         *,
-        cast(judged_by_both - hpd_by_a - hpd_by_b + hpd_by_both as {{ dbt.type_float() }})
+        cast(judged_by_both - hpd_by_a - hpd_by_b + hpd_by_both as {{ type_double() }})
             as hpd_by_neither,
         case
             when judged_by_both > 0
                 then (
-                    cast(hpd_by_a as {{ dbt.type_float() }}) * hpd_by_b
-                    + cast(judged_by_both - hpd_by_a as {{ dbt.type_float() }})
+                    cast(hpd_by_a as {{ type_double() }}) * hpd_by_b
+                    + cast(judged_by_both - hpd_by_a as {{ type_double() }})
                     * (judged_by_both - hpd_by_b)
-                ) / (cast(judged_by_both as {{ dbt.type_float() }}) * judged_by_both)
+                ) / (cast(judged_by_both as {{ type_double() }}) * judged_by_both)
         end as expected_agreement
     from counts
 
@@ -93,7 +93,7 @@ final as (
         cast(hpd_by_b as {{ dbt.type_bigint() }}) as hpd_by_b,
         cast(hpd_by_both as {{ dbt.type_bigint() }}) as hpd_by_both,
         {{ safe_ratio(
-            'cast(hpd_by_both as ' ~ dbt.type_float() ~ ')',
+            'cast(hpd_by_both as ' ~ type_double() ~ ')',
             'hpd_by_a + hpd_by_b - hpd_by_both'
         ) }} as jaccard_index,
         case

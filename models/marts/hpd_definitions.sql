@@ -29,7 +29,7 @@ in_force as (
     {% for setting in settings %}
     select
         '{{ setting }}' as setting,
-        cast({{ var(setting) }} as {{ dbt.type_float() }}) as value_in_force,
+        cast({{ var(setting) }} as {{ type_double() }}) as value_in_force,
         '{{ var(setting) }}' as value_text
     {% if not loop.last %}union all{% endif %}
     {% endfor %}

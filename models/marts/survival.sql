@@ -1,6 +1,6 @@
 -- Overall survival per treated subject (SPEC §4, rule 12): months from the
--- first dose to death, else to the last contact (the latest of RFPENDTC and
--- the assessment, EX, DS and QS dates). A death without a date is an event
+-- first dose to death, else to the last contact (the latest of RFPENDTC, the
+-- first dose, and the assessment, EX, DS and QS dates). A death without a date is an event
 -- with unknown time.
 
 with
@@ -16,6 +16,8 @@ contact_dates as (
 
     select usubjid, reference_end_date as contact_date
     from subjects
+    union all
+    select usubjid, first_dose_date from subjects
     union all
     select usubjid, result_date from {{ ref('stg_tr') }} where rejection_reason is null
     union all

@@ -74,14 +74,16 @@ parsed as (
         {{ sdtm_date_imputed('trdtc') }} as result_date_imputed,
         case
             when not is_diameter_test or is_not_done then null
-            when is_absent then cast(0 as {{ dbt.type_float() }})
+            when is_absent then cast(0 as {{ type_double() }})
             when uses_number and result_unit = 'cm' then result_number * 10
             when uses_number then result_number
         end as result_mm,
-        -- The lesion state of TUMSTATE rows; UNEQUIVOCAL PROGRESSION is UNEQUIVOCAL.
+        -- The lesion state of TUMSTATE rows; UNEQUIVOCAL PROGRESSION is
+        -- UNEQUIVOCAL and NOT PRESENT is ABSENT (SPEC rule 4).
         case
             when upper(trtestcd) <> 'TUMSTATE' or is_not_done then null
             when upper(trstresc) = 'UNEQUIVOCAL PROGRESSION' then 'UNEQUIVOCAL'
+            when upper(trstresc) = 'NOT PRESENT' then 'ABSENT'
             else upper(trstresc)
         end as lesion_state,
         source_file,
