@@ -224,3 +224,10 @@ def test_a_rejected_dm_row_stops_the_refresh(published: Path, tmp_path: Path) ->
     status, message = failing_refresh(published, exports)
     assert status == 1
     assert "dm.csv, row 2, column DTHDTC: invalid_date" in message
+
+
+def test_a_warehouse_named_after_a_schema_is_refused(tmp_path: Path) -> None:
+    result = run_hpd("run", "--warehouse", tmp_path / "analytics.duckdb")
+    assert result.returncode == 2
+    assert "may not be named after one of its schemas" in result.stderr
+    assert not (tmp_path / "analytics.duckdb").exists()

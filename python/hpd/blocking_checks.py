@@ -66,10 +66,10 @@ def check_subjects_kept(con: duckdb.DuckDBPyConnection) -> None:
     so it stops the refresh instead of losing them (SPEC rule 6)."""
     rejected = con.execute(
         """
-        select file_name, row_number, column_name, reason
-        from analytics.rejected_rows
-        where domain = 'dm'
-        order by row_number
+        select source_file, source_row, rejection_column, rejection_reason
+        from staging.stg_dm
+        where rejection_reason is not null
+        order by source_row
         limit 1
         """
     ).fetchone()

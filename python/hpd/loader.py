@@ -13,6 +13,7 @@ from pathlib import Path
 
 import duckdb
 
+from hpd.csv_diagnosis import diagnose_csv
 from hpd.errors import DataError, UsageError, location
 from hpd.project import DomainSpec, sdtm_domains
 
@@ -46,7 +47,19 @@ def find_export(folder: Path, domain: str) -> Path | None:
 def _reader_sql(path: Path) -> str:
     if path.suffix.lower() == ".parquet":
         return "read_parquet(?)"
-    return "read_csv(?, header = true, all_varchar = true, auto_detect = true)"
+    # The dialect is fixed rather than sniffed: a sniffer "repairs" a broken
+    # quote or a ragged row into a one-column file instead of refusing it.
+    return (
+        "read_csv(?, header = true, all_varchar = true, delim = ',', quote = '\"', "
+        "escape = '\"', strict_mode = true)"
+    )
+
+
+def _unreadable(path: Path, error: Exception) -> DataError:
+    """A one-line error naming the file, and the row and column when known."""
+    diagnosis = diagnose_csv(path) if path.suffix.lower() == ".csv" else None
+    message = diagnosis or f"{location(path.name)}: cannot be read: {_first_line(error)}"
+    return DataError(message)
 
 
 def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
@@ -55,7 +68,7 @@ def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
             f"select * from {_reader_sql(path)} limit 0", [str(path)]
         ).description
     except duckdb.Error as error:
-        raise DataError(f"{location(path.name)}: cannot be read: {_first_line(error)}") from error
+        raise _unreadable(path, error) from error
     return [column[0] for column in description or []]
 
 
@@ -95,13 +108,15 @@ def load_domain(con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec) 
         )
         return LoadedDomain(spec.name, None, 0)
 
+    if path.stat().st_size == 0:
+        raise DataError(f"{location(path.name)}: the file is empty (no header row)")
     mapping = _column_map(path, spec, _file_columns(con, path))
     # The file as read, in file order (DuckDB preserves insertion order, so a
     # freshly created table's rowid is the row's position after the header).
     try:
         con.execute(f"create temp table _export as select * from {_reader_sql(path)}", [str(path)])
     except duckdb.Error as error:
-        raise DataError(f"{location(path.name)}: cannot be read: {_first_line(error)}") from error
+        raise _unreadable(path, error) from error
     selected = ", ".join(
         f"cast({quote_identifier(mapping[c])} as varchar) as {c}"
         if c in mapping

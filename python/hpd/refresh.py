@@ -20,7 +20,7 @@ import duckdb
 
 from hpd.blocking_checks import check_subjects, check_subjects_kept
 from hpd.dbt_build import run_dbt
-from hpd.errors import DataError, LockedError
+from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
 
 Progress = Callable[[str], None]
@@ -71,9 +71,24 @@ def dbt_variables(options: RefreshOptions) -> dict[str, Any]:
     return {**options.settings, "input": "exports" if options.exports else "demo"}
 
 
+# DuckDB names a file's catalog after its stem; a stem equal to one of the
+# warehouse's schemas makes `analytics.tumor_kinetics` ambiguous for readers.
+RESERVED_NAMES = {"analytics", "staging", "intermediate", "raw", "demo", "reference", "main"}
+
+
+def check_warehouse_name(warehouse: Path) -> None:
+    stem = warehouse.name.split(".")[0].lower()
+    if stem in RESERVED_NAMES:
+        raise UsageError(
+            f"{warehouse}: a warehouse file may not be named after one of its schemas "
+            f"({', '.join(sorted(RESERVED_NAMES))}); choose another name"
+        )
+
+
 def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResult:
     started = time.monotonic()
     warehouse = options.warehouse.resolve()
+    check_warehouse_name(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     options.reports.mkdir(parents=True, exist_ok=True)
     with refresh_lock(warehouse):
@@ -109,6 +124,9 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
                 "build", building, dbt_variables(options), work_dir, extra, on_node=on_node
             )
             if not outcome.success:
+                # A rejected DM row also fails the relationship tests; name its cause.
+                with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
+                    check_subjects_kept(con)
                 detail = outcome.failures[0] if outcome.failures else "see the dbt log"
                 raise DataError(
                     f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
