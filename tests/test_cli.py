@@ -80,6 +80,23 @@ def test_run_prints_where_the_warehouse_is(published: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert f"warehouse: {published}" in result.stdout
     assert "treated subjects: 7; evaluable: 3" in result.stdout
+    report = published.parent / "reports" / "report.html"
+    assert f"report:    {report}" in result.stdout
+    assert report.is_file() and (report.parent / "table1.csv").is_file()
+
+
+def test_report_rebuilds_from_an_existing_warehouse(published: Path, tmp_path: Path) -> None:
+    result = run_hpd(
+        "report", "--warehouse", published, "--reports", tmp_path / "r", "--definition", "kim_2019"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert query(published, "select distinct definition_id from analytics.table1") == [
+        ("kim_2019",)
+    ]
+    unknown = run_hpd("report", "--warehouse", published, "--definition", "nobody_2030")
+    assert unknown.returncode == 2
+    assert "unknown definition 'nobody_2030'" in unknown.stderr
 
 
 def test_missing_required_file(published: Path, tmp_path: Path) -> None:

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import duckdb
 
-from hpd.errors import EXIT_OK, EXIT_USAGE, HpdError
-from hpd.refresh import RefreshOptions, RefreshResult, refresh
+from hpd.errors import EXIT_OK, EXIT_USAGE, HpdError, UsageError
+from hpd.refresh import RefreshOptions, RefreshResult, refresh, refresh_lock
+from hpd.report import build_report
 from hpd.settings import READERS, resolve_settings
 
 DEFAULT_WAREHOUSE = Path("build/warehouse.duckdb")
@@ -52,6 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--unit-tests", action="store_true", help="also run the dbt unit tests of the models"
     )
+    run.add_argument(
+        "--definition",
+        default="tgkr",
+        help="the hyperprogression definition Table 1 and survival compare (default: tgkr)",
+    )
+
+    report = commands.add_parser(
+        "report", help="rebuild the statistics and the HTML report from an existing warehouse"
+    )
+    report.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file")
+    report.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
+    report.add_argument("--definition", default="tgkr", help="definition to compare (tgkr)")
     return parser
 
 
@@ -69,7 +82,7 @@ def _summary(result: RefreshResult) -> list[str]:
         f"hyperprogression (TGKR): {hpd[0] if hpd else 0}; "
         f"rejected rows: {rejected[0] if rejected else 0}",
         f"warehouse: {result.warehouse}",
-        f"reports:   {result.reports}",
+        f"report:    {result.report}",
     ]
 
 
@@ -81,6 +94,7 @@ def _run(args: argparse.Namespace) -> int:
         exports=args.exports,
         settings=settings,
         unit_tests=args.unit_tests,
+        definition=args.definition,
     )
     result = refresh(options, progress=lambda line: print(f"hpd: {line}", flush=True))
     print(f"hpd: refresh finished in {result.seconds:.1f} s")
@@ -89,11 +103,33 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _report(args: argparse.Namespace) -> int:
+    warehouse = args.warehouse.resolve()
+    if not warehouse.is_file():
+        raise UsageError(f"{warehouse}: no warehouse there; build one with `hpd run`")
+    with refresh_lock(warehouse), duckdb.connect(str(warehouse)) as con:
+        definitions = [
+            row[0]
+            for row in con.execute(
+                "select definition_id from analytics.hpd_definitions order by definition_order"
+            ).fetchall()
+        ]
+        if args.definition not in definitions:
+            raise UsageError(
+                f"unknown definition {args.definition!r}; one of {', '.join(definitions)}"
+            )
+        result = build_report(con, args.reports.resolve(), args.definition, warehouse)
+    print(f"hpd: report: {result.html}")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "report":
+            return _report(args)
     except HpdError as error:
         print(f"hpd: error: {error}", file=sys.stderr)
         return error.exit_status

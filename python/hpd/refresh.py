@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from hpd.blocking_checks import check_subjects, check_subjects_kept
 from hpd.dbt_build import run_dbt
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
+from hpd.report import build_report
 
 Progress = Callable[[str], None]
 
@@ -33,6 +35,7 @@ class RefreshOptions:
     exports: Path | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     unit_tests: bool = False
+    definition: str = "tgkr"
 
 
 @dataclass
@@ -42,6 +45,7 @@ class RefreshResult:
     loaded: list[LoadedDomain]
     nodes: int
     seconds: float
+    report: Path
 
 
 @contextlib.contextmanager
@@ -90,10 +94,13 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
     warehouse = options.warehouse.resolve()
     check_warehouse_name(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    options.reports.mkdir(parents=True, exist_ok=True)
+    options.reports.resolve().parent.mkdir(parents=True, exist_ok=True)
     with refresh_lock(warehouse):
         building = warehouse.with_name(warehouse.name + ".building")
         _remove(building)
+        reports = options.reports.resolve()
+        staged_reports = reports.with_name(reports.name + ".building")
+        shutil.rmtree(staged_reports, ignore_errors=True)
         work_dir = warehouse.parent / (warehouse.name + ".dbt")
         try:
             loaded: list[LoadedDomain] = []
@@ -135,15 +142,30 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
             progress(f"  {outcome.nodes} models, seeds and tests passed")
             with duckdb.connect(str(building)) as con:
                 check_subjects_kept(con)
+                progress("statistics, figures and report")
+                report = build_report(con, staged_reports, options.definition, warehouse)
                 con.execute("checkpoint")
             os.replace(building, warehouse)
+            _publish_reports(staged_reports, reports)
         except BaseException:
             _remove(building)
+            shutil.rmtree(staged_reports, ignore_errors=True)
             raise
     return RefreshResult(
         warehouse=warehouse,
-        reports=options.reports.resolve(),
+        reports=reports,
         loaded=loaded,
         nodes=outcome.nodes,
         seconds=time.monotonic() - started,
+        report=reports / report.html.name,
     )
+
+
+def _publish_reports(staged: Path, reports: Path) -> None:
+    """Swap the new reports folder in for the old one."""
+    previous = reports.with_name(reports.name + ".previous")
+    shutil.rmtree(previous, ignore_errors=True)
+    if reports.exists():
+        reports.rename(previous)
+    staged.rename(reports)
+    shutil.rmtree(previous, ignore_errors=True)
