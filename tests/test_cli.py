@@ -14,6 +14,7 @@ import duckdb
 import pytest
 
 from conftest import REALWORLD, query, run_hpd
+from hpd.refresh import building_path
 
 
 def copy_exports(tmp_path: Path) -> Path:
@@ -59,7 +60,7 @@ def failing_refresh(published: Path, exports: Path) -> tuple[int, str]:
         published.parent / "reports",
     )
     assert digest(published) == before, "a failed refresh changed the published warehouse"
-    assert not published.with_name(published.name + ".building").exists()
+    assert not building_path(published).exists()
     assert query(published, "select count(*) from analytics.tumor_kinetics")[0][0] == 7
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -81,6 +81,8 @@ def _summary(result: RefreshResult) -> list[str]:
         f"treated subjects: {treated}; evaluable: {evaluable}; "
         f"hyperprogression (TGKR): {hpd[0] if hpd else 0}; "
         f"rejected rows: {rejected[0] if rejected else 0}",
+        f"data quality: {result.blocking_failures} blocking failures, "
+        f"{result.warnings} warnings; data docs: {result.data_docs}",
         f"warehouse: {result.warehouse}",
         f"report:    {result.report}",
     ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -19,10 +20,11 @@ from typing import Any
 
 import duckdb
 
-from hpd.blocking_checks import check_subjects, check_subjects_kept
+from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import run_dbt
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
+from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
 from hpd.report import build_report
 
 Progress = Callable[[str], None]
@@ -46,6 +48,16 @@ class RefreshResult:
     nodes: int
     seconds: float
     report: Path
+    data_docs: Path
+    quality: list[QualityResult]
+
+    @property
+    def warnings(self) -> int:
+        return sum(len(result.warnings) for result in self.quality)
+
+    @property
+    def blocking_failures(self) -> int:
+        return sum(len(result.blocking_failures) for result in self.quality)
 
 
 @contextlib.contextmanager
@@ -89,6 +101,14 @@ def check_warehouse_name(warehouse: Path) -> None:
         )
 
 
+def building_path(warehouse: Path) -> Path:
+    """The new file a refresh builds in, beside the published one. DuckDB and
+    dbt name the file's catalog after its stem, so the stem is kept to plain
+    characters whatever the warehouse is called."""
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", warehouse.name.split(".")[0])
+    return warehouse.with_name(f"hpd_build_{stem}.duckdb.building")
+
+
 def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResult:
     started = time.monotonic()
     warehouse = options.warehouse.resolve()
@@ -96,52 +116,27 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
     warehouse.parent.mkdir(parents=True, exist_ok=True)
     options.reports.resolve().parent.mkdir(parents=True, exist_ok=True)
     with refresh_lock(warehouse):
-        building = warehouse.with_name(warehouse.name + ".building")
+        building = building_path(warehouse)
         _remove(building)
         reports = options.reports.resolve()
         staged_reports = reports.with_name(reports.name + ".building")
         shutil.rmtree(staged_reports, ignore_errors=True)
         work_dir = warehouse.parent / (warehouse.name + ".dbt")
+        quality: list[QualityResult] = []
         try:
             loaded: list[LoadedDomain] = []
             if options.exports is not None:
-                progress(f"loading exports from {options.exports}")
-                with duckdb.connect(str(building)) as con:
-                    loaded = load_exports(con, options.exports)
-                    for domain in loaded:
-                        source = domain.file_name or "no file"
-                        progress(f"  {domain.domain}: {domain.rows} rows ({source})")
-                    check_subjects(con)
+                loaded = _load(options.exports, building, quality, progress)
+                _gate(quality, staged_reports, reports, progress)
             else:
                 progress("using the bundled demo cohort")
-
-            progress("building the warehouse (dbt build: models and data tests)")
-            finished = 0
-
-            def on_node(unique_id: str, status: str) -> None:
-                nonlocal finished
-                finished += 1
-                if status in {"error", "fail"}:
-                    progress(f"  {status.upper()}: {unique_id}")
-
-            extra = [] if options.unit_tests else ["--exclude-resource-type", "unit_test"]
-            if options.exports is not None:
-                extra += ["--exclude", "path:seeds/demo"]
-            outcome = run_dbt(
-                "build", building, dbt_variables(options), work_dir, extra, on_node=on_node
-            )
-            if not outcome.success:
-                # A rejected DM row also fails the relationship tests; name its cause.
-                with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
-                    check_subjects_kept(con)
-                detail = outcome.failures[0] if outcome.failures else "see the dbt log"
-                raise DataError(
-                    f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
-                    f"log: {work_dir / 'logs' / 'dbt.log'}"
-                )
-            progress(f"  {outcome.nodes} models, seeds and tests passed")
+            nodes = _build(options, building, work_dir, progress)
             with duckdb.connect(str(building)) as con:
                 check_subjects_kept(con)
+                progress("data-quality checks on the marts (Great Expectations)")
+                quality.append(validate_marts(con))
+                _gate(quality, staged_reports, reports, progress)
+                data_docs = build_data_docs(quality, staged_reports)
                 progress("statistics, figures and report")
                 report = build_report(con, staged_reports, options.definition, warehouse)
                 con.execute("checkpoint")
@@ -155,10 +150,69 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         warehouse=warehouse,
         reports=reports,
         loaded=loaded,
-        nodes=outcome.nodes,
+        nodes=nodes,
         seconds=time.monotonic() - started,
         report=reports / report.html.name,
+        data_docs=reports / data_docs.relative_to(staged_reports),
+        quality=quality,
     )
+
+
+def _load(
+    exports: Path, building: Path, quality: list[QualityResult], progress: Progress
+) -> list[LoadedDomain]:
+    """Load the exports into `raw` and run the exports suite on them."""
+    progress(f"loading exports from {exports}")
+    with duckdb.connect(str(building)) as con:
+        loaded = load_exports(con, exports)
+        for domain in loaded:
+            source = domain.file_name or "no file"
+            progress(f"  {domain.domain}: {domain.rows} rows ({source})")
+        progress("data-quality checks on the exports (Great Expectations)")
+        quality.append(validate_exports(con))
+    return loaded
+
+
+def _gate(
+    quality: list[QualityResult], staged_reports: Path, reports: Path, progress: Progress
+) -> None:
+    """Report the warnings of the last suite; stop on a blocking failure, keeping
+    its Data Docs beside the published reports (`<reports>.failed`)."""
+    result = quality[-1]
+    for warning in result.warnings:
+        progress(f"  warning: {warning}")
+    if result.success:
+        return
+    failed = reports.with_name(reports.name + ".failed")
+    shutil.rmtree(failed, ignore_errors=True)
+    docs = build_data_docs(quality, failed)
+    progress(f"data docs of the failed refresh: {docs}")
+    result.raise_for_blocking()
+
+
+def _build(options: RefreshOptions, building: Path, work_dir: Path, progress: Progress) -> int:
+    """dbt build (models, seeds and data tests) into the new warehouse file."""
+    progress("building the warehouse (dbt build: models and data tests)")
+
+    def on_node(unique_id: str, status: str) -> None:
+        if status in {"error", "fail"}:
+            progress(f"  {status.upper()}: {unique_id}")
+
+    extra = [] if options.unit_tests else ["--exclude-resource-type", "unit_test"]
+    if options.exports is not None:
+        extra += ["--exclude", "path:seeds/demo"]
+    outcome = run_dbt("build", building, dbt_variables(options), work_dir, extra, on_node=on_node)
+    if not outcome.success:
+        # A rejected DM row also fails the relationship tests; name its cause.
+        with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
+            check_subjects_kept(con)
+        detail = outcome.failures[0] if outcome.failures else "see the dbt log"
+        raise DataError(
+            f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
+            f"log: {work_dir / 'logs' / 'dbt.log'}"
+        )
+    progress(f"  {outcome.nodes} models, seeds and tests passed")
+    return outcome.nodes
 
 
 def _publish_reports(staged: Path, reports: Path) -> None:
