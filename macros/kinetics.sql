@@ -16,3 +16,10 @@
 {% macro safe_ratio(numerator, denominator) -%}
     case when ({{ denominator }}) <> 0 then ({{ numerator }}) / ({{ denominator }}) end
 {%- endmacro %}
+
+{#- A sum of diameters that does not depend on the order rows are added in:
+    summed as exact decimals (mm to 1e-9), returned as a double, so
+    equal lesions give equal sums and an unchanged burden a TGK of exactly 0. -#}
+{% macro exact_sum(column) -%}
+    cast(sum(cast({{ column }} as decimal(18, 9))) as {{ type_double() }})
+{%- endmacro %}

@@ -48,7 +48,7 @@ new_lesion_sums as (
     select
         results.usubjid,
         results.assessment_key,
-        sum(results.diameter_mm) as new_lesion_sum_mm
+        {{ exact_sum("results.diameter_mm") }} as new_lesion_sum_mm
     from results
     inner join new_lesions
         on results.usubjid = new_lesions.usubjid

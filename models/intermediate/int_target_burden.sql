@@ -63,7 +63,7 @@ summed as (
         assessment_key,
         count(*) as target_lesions,
         count(diameter_mm) as targets_measured,
-        sum(diameter_mm) as target_sum_mm,
+        {{ exact_sum("diameter_mm") }} as target_sum_mm,
         sum(
             case
                 when diameter_mm is null then 1
