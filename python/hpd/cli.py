@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from hpd import synth
 from hpd.errors import EXIT_OK, EXIT_USAGE, HpdError, UsageError
 from hpd.refresh import RefreshOptions, RefreshResult, refresh, refresh_lock
 from hpd.report import build_report
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file")
     report.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
     report.add_argument("--definition", default="tgkr", help="definition to compare (tgkr)")
+
+    synth_parser = commands.add_parser(
+        "synth", help="write a synthetic SDTM cohort (for scale tests and benchmarks)"
+    )
+    synth.build_parser(synth_parser)
     return parser
 
 
@@ -132,6 +138,13 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "synth":
+            try:
+                summary = synth.run(args)
+            except ValueError as error:
+                raise UsageError(str(error)) from error
+            print(summary.describe())
+            return EXIT_OK
     except HpdError as error:
         print(f"hpd: error: {error}", file=sys.stderr)
         return error.exit_status
