@@ -27,6 +27,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from browser import CHROMIUM_FLAGS, ensure_chromium
+from browser import chromium_run as _chromium
 from conftest import query, query_dicts
 from hpd.report import ReportContent, ReportResult, build_report, render_html
 
@@ -60,16 +62,6 @@ FIGURES = [
     "figure4_burden.png",
     "waterfall.png",
     "kaplan_meier.png",
-]
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
 ]
 
 
@@ -339,55 +331,6 @@ def test_render_html_is_pure_and_escapes_every_value() -> None:
 
 
 # --------------------------------------------------------------------------- Chromium
-
-_chromium_failure: list[str] = []
-
-
-def ensure_chromium() -> Path:
-    """Debian's Chromium, installed once per session when missing (as root).
-
-    Fails the calling test with the reason when it cannot be installed.
-    """
-    if CHROMIUM.exists():
-        return CHROMIUM
-    if _chromium_failure:
-        pytest.fail(_chromium_failure[0])
-    if os.geteuid() != 0:
-        _chromium_failure.append(f"{CHROMIUM} is missing and installing it needs root")
-        pytest.fail(_chromium_failure[0])
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", "chromium"],
-    ):
-        try:
-            done = subprocess.run(
-                command, capture_output=True, text=True, timeout=1200, env=environment
-            )
-        except (OSError, subprocess.TimeoutExpired) as error:
-            _chromium_failure.append(f"cannot install Chromium: {' '.join(command)}: {error}")
-            pytest.fail(_chromium_failure[0])
-        if done.returncode != 0:
-            tail = (done.stdout + done.stderr).strip().splitlines()[-15:]
-            _chromium_failure.append(
-                f"cannot install Chromium: `{' '.join(command)}` exited with "
-                f"{done.returncode}:\n" + "\n".join(tail)
-            )
-            pytest.fail(_chromium_failure[0])
-    if not CHROMIUM.exists():
-        _chromium_failure.append(f"apt-get installed chromium but {CHROMIUM} is still missing")
-        pytest.fail(_chromium_failure[0])
-    return CHROMIUM
-
-
-def _chromium(profile: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(ensure_chromium()), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
 
 
 def _near(pixels: np.ndarray, colour: tuple[int, int, int], tolerance: int = 6) -> int:

@@ -14,9 +14,10 @@ import duckdb
 
 from hpd import synth
 from hpd.errors import EXIT_OK, EXIT_USAGE, HpdError, UsageError
-from hpd.refresh import RefreshOptions, RefreshResult, refresh, refresh_lock
+from hpd.refresh import TARGETS, RefreshOptions, RefreshResult, refresh, refresh_lock
 from hpd.report import build_report
 from hpd.settings import READERS, resolve_settings
+from hpd.warehouse import DuckDBWarehouse, PostgresSettings, PostgresWarehouse, Warehouse
 
 DEFAULT_WAREHOUSE = Path("build/warehouse.duckdb")
 DEFAULT_REPORTS = Path("build/reports")
@@ -42,6 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file")
     run.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
+    run.add_argument(
+        "--target",
+        choices=TARGETS,
+        default="duckdb",
+        help="where the warehouse is: the DuckDB file --warehouse (default) or the PostgreSQL "
+        "server of the HPD_PG_* environment variables (README, PostgreSQL)",
+    )
+    run.add_argument(
+        "--parquet", type=Path, help="folder for Parquet copies of the marts (parquet/ beside it)"
+    )
     run.add_argument("--reader", choices=READERS, help="which read of the scans to use")
     run.add_argument("--config", type=Path, help="TOML file with a [settings] table")
     run.add_argument(
@@ -66,6 +77,27 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--warehouse", type=Path, default=DEFAULT_WAREHOUSE, help="DuckDB file")
     report.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
     report.add_argument("--definition", default="tgkr", help="definition to compare (tgkr)")
+    report.add_argument(
+        "--target", choices=TARGETS, default="duckdb", help="duckdb (default) or postgres"
+    )
+
+    setup = commands.add_parser(
+        "pg-setup",
+        help="prepare a PostgreSQL server once: the database (collation C) and the "
+        "read-only analyst role (HPD_PG_* variables)",
+    )
+    setup.add_argument(
+        "--login",
+        action="store_true",
+        help="let the analyst role log in itself (password from HPD_PG_ANALYST_PASSWORD)",
+    )
+    setup.add_argument(
+        "--member",
+        action="append",
+        default=[],
+        metavar="USER",
+        help="grant the analyst role to an existing login user (repeatable)",
+    )
 
     synth_parser = commands.add_parser(
         "synth", help="write a synthetic SDTM cohort (for scale tests and benchmarks)"
@@ -74,24 +106,49 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _counts(warehouse: Warehouse) -> tuple[list[tuple[str, int]], int, int]:
+    attrition = [
+        (str(status), int(n))
+        for status, n in warehouse.rows(
+            f"select status, n from {warehouse.table('analytics', 'cohort_attrition')} "
+            "order by step"
+        )
+    ]
+    hpd = warehouse.rows(
+        f"select count(*) from {warehouse.table('analytics', 'tumor_kinetics')} where hpd"
+    )
+    rejected = warehouse.rows(
+        f"select count(*) from {warehouse.table('analytics', 'rejected_rows')}"
+    )
+    return attrition, int(hpd[0][0]) if hpd else 0, int(rejected[0][0]) if rejected else 0
+
+
 def _summary(result: RefreshResult) -> list[str]:
-    with duckdb.connect(str(result.warehouse), read_only=True) as con:
-        attrition = con.execute(
-            "select status, n from analytics.cohort_attrition order by step"
-        ).fetchall()
-        treated = sum(int(n) for _, n in attrition)
-        hpd = con.execute("select count(*) from analytics.tumor_kinetics where hpd").fetchone()
-        rejected = con.execute("select count(*) from analytics.rejected_rows").fetchone()
+    if result.target == "postgres":
+        published = PostgresWarehouse.connect()
+        try:
+            attrition, hpd, rejected = _counts(published)
+        finally:
+            published.close()
+    else:
+        with duckdb.connect(str(result.warehouse), read_only=True) as con:
+            attrition, hpd, rejected = _counts(DuckDBWarehouse(con))
+    treated = sum(n for _, n in attrition)
     evaluable = dict(attrition).get("evaluable", 0)
-    return [
+    lines = [
         f"treated subjects: {treated}; evaluable: {evaluable}; "
-        f"hyperprogression (TGKR): {hpd[0] if hpd else 0}; "
-        f"rejected rows: {rejected[0] if rejected else 0}",
+        f"hyperprogression (TGKR): {hpd}; rejected rows: {rejected}",
         f"data quality: {result.blocking_failures} blocking failures, "
         f"{result.warnings} warnings; data docs: {result.data_docs}",
         f"warehouse: {result.warehouse}",
-        f"report:    {result.report}",
     ]
+    if result.serving is not None:
+        lines.append(f"serving:   {result.serving} (read-only copy of the marts for BI tools)")
+    lines.append(f"parquet:   {result.parquet}")
+    if result.docs_site is not None:
+        lines.append(f"docs:      {result.docs_site}")
+    lines.append(f"report:    {result.report}")
+    return lines
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -103,6 +160,8 @@ def _run(args: argparse.Namespace) -> int:
         settings=settings,
         unit_tests=args.unit_tests,
         definition=args.definition,
+        parquet=args.parquet,
+        target=args.target,
     )
     result = refresh(options, progress=lambda line: print(f"hpd: {line}", flush=True))
     print(f"hpd: refresh finished in {result.seconds:.1f} s")
@@ -111,7 +170,53 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _check_definition(warehouse: Warehouse, definition: str) -> None:
+    definitions = [
+        str(row[0])
+        for row in warehouse.rows(
+            f"select definition_id from {warehouse.table('analytics', 'hpd_definitions')} "
+            "order by definition_order"
+        )
+    ]
+    if definition not in definitions:
+        raise UsageError(f"unknown definition {definition!r}; one of {', '.join(definitions)}")
+
+
+def _report_postgres(args: argparse.Namespace) -> int:
+    """`hpd report --target postgres`: statistics from the published marts,
+    written back into `analytics` in one transaction."""
+    settings = PostgresSettings.from_env()
+    warehouse = PostgresWarehouse.connect(settings, analyst_role=settings.analyst_role)
+    try:
+        _check_definition(warehouse, args.definition)
+        result = build_report(warehouse, args.reports.resolve(), args.definition, settings.label)
+        warehouse.commit()
+    finally:
+        warehouse.close()
+    print(f"hpd: report: {result.html}")
+    return EXIT_OK
+
+
+def _pg_setup(args: argparse.Namespace) -> int:
+    import os
+
+    from hpd.postgres import pg_setup
+
+    settings = PostgresSettings.from_env()
+    pg_setup(
+        settings,
+        login=args.login,
+        password=os.environ.get("HPD_PG_ANALYST_PASSWORD"),
+        members=tuple(args.member),
+        progress=lambda line: print(f"hpd: {line}", flush=True),
+    )
+    print(f"hpd: {settings.label} is ready; analyst role: {settings.analyst_role}")
+    return EXIT_OK
+
+
 def _report(args: argparse.Namespace) -> int:
+    if args.target == "postgres":
+        return _report_postgres(args)
     warehouse = args.warehouse.resolve()
     if not warehouse.is_file():
         raise UsageError(f"{warehouse}: no warehouse there; build one with `hpd run`")
@@ -138,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "pg-setup":
+            return _pg_setup(args)
         if args.command == "synth":
             try:
                 summary = synth.run(args)
@@ -148,6 +255,13 @@ def main(argv: list[str] | None = None) -> int:
     except HpdError as error:
         print(f"hpd: error: {error}", file=sys.stderr)
         return error.exit_status
+    except Exception as error:
+        if type(error).__module__.split(".")[0] != "psycopg2":
+            raise
+        # The PostgreSQL server refused a connection or a statement.
+        lines = str(error).strip().splitlines()
+        print(f"hpd: error: PostgreSQL: {lines[0] if lines else error}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("hpd: interrupted; the published warehouse is unchanged", file=sys.stderr)
         return 130

@@ -29,17 +29,22 @@ def _describe_failure(result: Any) -> str:
 
 
 def run_dbt(
-    command: str,
+    command: str | list[str],
     warehouse: Path,
     variables: dict[str, Any],
     work_dir: Path,
     extra_args: list[str] | None = None,
     on_node: Callable[[str, str], None] | None = None,
+    target: str | None = None,
 ) -> BuildOutcome:
-    """`dbt <command>` on `warehouse` with `variables`; logs and artifacts in `work_dir`."""
+    """`dbt <command>` on `warehouse` with `variables`; logs and artifacts in
+    `work_dir`. `command` is one word (`build`) or several (`docs generate`).
+    `target` picks an output of profiles.yml (`postgres`: the server named by
+    the HPD_PG_* variables; `warehouse` is then not used)."""
     os.environ["HPD_WAREHOUSE_PATH"] = str(warehouse)
     args = [
-        command,
+        *([command] if isinstance(command, str) else command),
+        *(["--target", target] if target else []),
         "--project-dir",
         str(PROJECT_DIR),
         "--profiles-dir",

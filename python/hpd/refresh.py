@@ -3,6 +3,9 @@
 The warehouse is built into a new file beside the published one and replaces
 it (an atomic rename) only when the build and its blocking checks pass, so a
 failed or interrupted refresh leaves the previous warehouse as it was.
+
+`target="postgres"` refreshes a PostgreSQL warehouse instead, the same way
+(new schemas renamed into place in one transaction): `hpd.postgres`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import run_dbt
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
+from hpd.outputs import export_parquet, publish_parquet, serving_path, write_serving
 from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
 from hpd.report import build_report
 
@@ -38,18 +43,28 @@ class RefreshOptions:
     settings: dict[str, Any] = field(default_factory=dict)
     unit_tests: bool = False
     definition: str = "tgkr"
+    # Parquet copies of the marts (a folder per refresh and `latest`); by
+    # default `parquet/` beside the warehouse.
+    parquet: Path | None = None
+    # `duckdb` (the file `warehouse`) or `postgres` (the server named by the
+    # HPD_PG_* variables; `warehouse` is not used).
+    target: str = "duckdb"
 
 
 @dataclass
 class RefreshResult:
-    warehouse: Path
+    warehouse: Path | str  # the file, or the PostgreSQL database's address
     reports: Path
     loaded: list[LoadedDomain]
     nodes: int
     seconds: float
     report: Path
     data_docs: Path
+    docs_site: Path | None  # None on PostgreSQL (not built there)
+    serving: Path | None  # None on PostgreSQL: BI tools connect to the server
+    parquet: Path
     quality: list[QualityResult]
+    target: str = "duckdb"
 
     @property
     def warnings(self) -> int:
@@ -89,7 +104,16 @@ def dbt_variables(options: RefreshOptions) -> dict[str, Any]:
 
 # DuckDB names a file's catalog after its stem; a stem equal to one of the
 # warehouse's schemas makes `analytics.tumor_kinetics` ambiguous for readers.
-RESERVED_NAMES = {"analytics", "staging", "intermediate", "raw", "demo", "reference", "main"}
+RESERVED_NAMES = {
+    "analytics",
+    "analytics_deid",
+    "staging",
+    "intermediate",
+    "raw",
+    "demo",
+    "reference",
+    "main",
+}
 
 
 def check_warehouse_name(warehouse: Path) -> None:
@@ -109,7 +133,16 @@ def building_path(warehouse: Path) -> Path:
     return warehouse.with_name(f"hpd_build_{stem}.duckdb.building")
 
 
+TARGETS = ("duckdb", "postgres")
+
+
 def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResult:
+    if options.target not in TARGETS:
+        raise UsageError(f"unknown target {options.target!r}; one of {', '.join(TARGETS)}")
+    if options.target == "postgres":
+        from hpd.postgres import refresh_postgres
+
+        return refresh_postgres(options, progress)
     started = time.monotonic()
     warehouse = options.warehouse.resolve()
     check_warehouse_name(warehouse)
@@ -122,6 +155,12 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         staged_reports = reports.with_name(reports.name + ".building")
         shutil.rmtree(staged_reports, ignore_errors=True)
         work_dir = warehouse.parent / (warehouse.name + ".dbt")
+        run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        parquet_root = (options.parquet or warehouse.parent / "parquet").resolve()
+        staged_parquet = parquet_root / f".building-{run_id}"
+        serving = serving_path(warehouse)
+        staged_serving = serving.with_name(serving.name + ".building")
+        _remove(staged_serving)
         quality: list[QualityResult] = []
         try:
             loaded: list[LoadedDomain] = []
@@ -139,12 +178,21 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
                 data_docs = build_data_docs(quality, staged_reports)
                 progress("statistics, figures and report")
                 report = build_report(con, staged_reports, options.definition, warehouse)
+                progress("BI outputs: Parquet files and the serving file")
+                export_parquet(con, staged_parquet)
+                write_serving(con, staged_serving)
                 con.execute("checkpoint")
+            progress("documentation site (dbt docs)")
+            docs_site = _docs_site(options, building, work_dir, staged_reports)
             os.replace(building, warehouse)
+            os.replace(staged_serving, serving)
+            parquet = publish_parquet(staged_parquet, parquet_root, run_id)
             _publish_reports(staged_reports, reports)
         except BaseException:
             _remove(building)
+            _remove(staged_serving)
             shutil.rmtree(staged_reports, ignore_errors=True)
+            shutil.rmtree(staged_parquet, ignore_errors=True)
             raise
     return RefreshResult(
         warehouse=warehouse,
@@ -154,8 +202,27 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         seconds=time.monotonic() - started,
         report=reports / report.html.name,
         data_docs=reports / data_docs.relative_to(staged_reports),
+        docs_site=reports / docs_site.relative_to(staged_reports),
+        serving=serving,
+        parquet=parquet,
         quality=quality,
     )
+
+
+def _docs_site(
+    options: RefreshOptions, building: Path, work_dir: Path, staged_reports: Path
+) -> Path:
+    """`dbt docs generate --static`: one HTML file with every model, column and
+    the lineage from the SDTM domains to the marts."""
+    outcome = run_dbt(
+        ["docs", "generate"], building, dbt_variables(options), work_dir, ["--static"]
+    )
+    if not outcome.success:
+        raise DataError(f"dbt docs generate failed; log: {work_dir / 'logs' / 'dbt.log'}")
+    site = staged_reports / "docs" / "index.html"
+    site.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(work_dir / "target" / "static_index.html", site)
+    return site
 
 
 def _load(
