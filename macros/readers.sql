@@ -16,7 +16,7 @@
     else the date (SPEC §1). -#}
 {% macro assessment_key(visitnum_column, visit_column, date_text_column) -%}
     case
-        when {{ visitnum_column }} is not null then {{ dbt.concat(["'VISITNUM '", "cast(" ~ visitnum_column ~ " as " ~ dbt.type_string() ~ ")"]) }}
+        when {{ visitnum_column }} is not null then {{ dbt.concat(["'VISITNUM '", number_text(visitnum_column)]) }}
         when {{ visit_column }} is not null then {{ dbt.concat(["'VISIT '", "upper(" ~ visit_column ~ ")"]) }}
         when {{ date_text_column }} is not null then {{ dbt.concat(["'DATE '", "substr(" ~ date_text_column ~ ", 1, 10)"]) }}
     end

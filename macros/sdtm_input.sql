@@ -15,7 +15,7 @@
     {%- if var('input') == 'demo' -%}
         {%- set relation = ref(domain) -%}
         {%- set file_name = "'" ~ domain ~ ".csv'" -%}
-        {%- set row_number = "row_number() over ()" -%}
+        {%- set row_number = seed_row_number(relation) -%}
     {%- elif var('input') == 'exports' -%}
         {%- set relation = source('sdtm', domain) -%}
         {%- set file_name = "_file_name" -%}
@@ -32,4 +32,26 @@
             cast({{ row_number }} as {{ dbt.type_bigint() }}) as source_row
         from {{ relation }}
     )
+{%- endmacro %}
+
+
+{#- The position of a seed row in its file, from 1. A freshly loaded seed is
+    stored in file order: DuckDB keeps insertion order, and so does
+    PostgreSQL's heap for a table never updated, which ordering by `ctid`
+    makes explicit rather than left to the plan (a unit test's fixture is a
+    CTE, without ctid: its rows come in the order written). -#}
+{% macro seed_row_number(relation) -%}
+    {{ return(adapter.dispatch('seed_row_number', 'hpd')(relation)) }}
+{%- endmacro %}
+
+{% macro default__seed_row_number(relation) -%}
+    row_number() over ()
+{%- endmacro %}
+
+{% macro postgres__seed_row_number(relation) -%}
+    {%- if (relation | string).startswith('__dbt__cte__') -%}
+        row_number() over ()
+    {%- else -%}
+        row_number() over (order by ctid)
+    {%- endif -%}
 {%- endmacro %}

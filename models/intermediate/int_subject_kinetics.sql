@@ -38,7 +38,8 @@ second_evaluation as (
 scans as (
 
     select
-        assessments.usubjid,
+        -- Not `usubjid`: `intervals` takes scans.* beside subjects.usubjid.
+        assessments.usubjid as scan_usubjid,
         max(case when role = 'pre_baseline' then assessment_date end) as pre_baseline_date,
         max(case when role = 'baseline' then assessment_date end) as baseline_date,
         max(case when role = 'first_evaluation' then assessment_date end) as first_evaluation_date,
@@ -90,7 +91,7 @@ intervals as (
         {{ months_between('scans.pre_baseline_date', 'scans.baseline_date') }} as months_pre,
         {{ months_between('scans.baseline_date', 'scans.first_evaluation_date') }} as months_post
     from subjects
-    left join scans on subjects.usubjid = scans.usubjid
+    left join scans on subjects.usubjid = scans.scan_usubjid
 
 ),
 

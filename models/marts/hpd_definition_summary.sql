@@ -18,7 +18,7 @@ final as (
             as judged,
         cast(sum(case when is_hpd then 1 else 0 end) as {{ dbt.type_bigint() }}) as hpd,
         {{ safe_ratio(
-            '100.0 * sum(case when is_hpd then 1 else 0 end)',
+            'cast(100 * sum(case when is_hpd then 1 else 0 end) as ' ~ type_double() ~ ')',
             'sum(case when is_hpd is not null then 1 else 0 end)'
         ) }} as hpd_percent
     from classification

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('dm') }}
+    select * from {{ sdtm_input('dm') }} as sdtm_rows
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('ds') }}
+    select * from {{ sdtm_input('ds') }} as sdtm_rows
 
 ),
 

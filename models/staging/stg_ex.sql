@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('ex') }}
+    select * from {{ sdtm_input('ex') }} as sdtm_rows
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('qs') }}
+    select * from {{ sdtm_input('qs') }} as sdtm_rows
 
 ),
 

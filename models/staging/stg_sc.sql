@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('sc') }}
+    select * from {{ sdtm_input('sc') }} as sdtm_rows
 
 ),
 

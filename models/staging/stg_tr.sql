@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('tr') }}
+    select * from {{ sdtm_input('tr') }} as sdtm_rows
 
 ),
 

@@ -2,7 +2,7 @@ with
 
 source as (
 
-    select * from {{ sdtm_input('tu') }}
+    select * from {{ sdtm_input('tu') }} as sdtm_rows
 
 ),
 

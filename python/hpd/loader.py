@@ -4,6 +4,11 @@ Each domain file (`dm.csv` or `dm.parquet`, ...) becomes `raw.<domain>` with
 every column of the SDTM contract as text (null when the file lacks an
 optional one), plus the file name and the row number (from 1 after the header)
 that rejected rows point back to. DuckDB reads the files itself.
+
+The same code loads a PostgreSQL warehouse: the files are read and checked
+into DuckDB exactly as above (same column mapping, same one-line errors), and
+each `raw.<domain>` table is then streamed to the server with `COPY ... FROM
+STDIN` (`load_exports(..., target=PostgresWarehouse)`), never row by row.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import duckdb
 from hpd.csv_diagnosis import diagnose_csv
 from hpd.errors import DataError, UsageError, location
 from hpd.project import DomainSpec, sdtm_domains
+from hpd.warehouse import PostgresWarehouse
 
 SUFFIXES = (".csv", ".parquet")
 
@@ -133,9 +139,39 @@ def load_domain(con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec) 
     return LoadedDomain(spec.name, path.name, int(rows[0]) if rows else 0)
 
 
-def load_exports(con: duckdb.DuckDBPyConnection, folder: Path) -> list[LoadedDomain]:
-    """Load every domain of the contract from `folder` into schema `raw`."""
+def load_exports(
+    con: duckdb.DuckDBPyConnection, folder: Path, target: PostgresWarehouse | None = None
+) -> list[LoadedDomain]:
+    """Load every domain of the contract from `folder` into schema `raw` of
+    the DuckDB database behind `con`; with a PostgreSQL `target`, also into
+    its `raw` schema (`target.schema("raw")`: `raw__building` during a
+    refresh), in the same shape."""
     if not folder.is_dir():
         raise UsageError(f"{folder}: exports folder does not exist")
     con.execute("create schema if not exists raw")
-    return [load_domain(con, folder, spec) for spec in sdtm_domains()]
+    loaded = [load_domain(con, folder, spec) for spec in sdtm_domains()]
+    if target is not None:
+        for domain in loaded:
+            copy_domain(con, domain, target)
+    return loaded
+
+
+def copy_domain(
+    con: duckdb.DuckDBPyConnection, domain: LoadedDomain, target: PostgresWarehouse
+) -> None:
+    """Stream `raw.<domain>` to the PostgreSQL target (COPY FROM STDIN): every
+    contract column as text, `_file_name` text, `_row_number` bigint."""
+    import psycopg2
+
+    source = domain.file_name or f"{domain.domain}.csv"
+    try:
+        copied = target.copy_from_duckdb(
+            con, f"select * from raw.{domain.domain}", "raw", domain.domain
+        )
+    except psycopg2.Error as error:
+        target.connection.rollback()
+        raise DataError(
+            f"{location(source)}: cannot be loaded into PostgreSQL: {_first_line(error)}"
+        ) from error
+    if copied != domain.rows:
+        raise DataError(f"{location(source)}: PostgreSQL loaded {copied} rows of {domain.rows}")

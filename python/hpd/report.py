@@ -2,7 +2,8 @@
 into the reports folder.
 
 `build_report` does the I/O at the edges: `read_marts` reads the marts
-through a DuckDB connection; `compute_report` (no I/O) computes Table 1 and
+through a `hpd.warehouse.Warehouse` (a DuckDB file or a PostgreSQL database;
+a DuckDB connection is taken as its warehouse); `compute_report` (no I/O) computes Table 1 and
 the survival summary (`hpd.statistics`) and draws the figures
 (`hpd.figures`); `build_report` then writes the two tables back as
 `analytics.table1` and `analytics.survival_summary`, and the CSVs, the PNGs
@@ -39,6 +40,10 @@ from matplotlib.figure import Figure
 
 from hpd import figures
 from hpd.statistics import kaplan_meier, logrank_test, survival_summary, table1
+from hpd.warehouse import Warehouse, as_warehouse
+
+# A warehouse, or a DuckDB connection to one.
+Source = Warehouse | duckdb.DuckDBPyConnection
 
 HPD_GROUP = "HPD"
 NOT_HPD_GROUP = "Not HPD"
@@ -97,15 +102,8 @@ class ReportContent:
 # --------------------------------------------------------------------------- reading
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    return con.execute(sql, list(params)).df()
-
-
-def _warehouse_path(con: duckdb.DuckDBPyConnection) -> str:
-    rows = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchall()
-    return str(rows[0][0]) if rows and rows[0][0] else "(in memory)"
+def _frame(con: Source, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    return as_warehouse(con).frame(sql, params)
 
 
 def _threshold(thresholds: str | None, name: str) -> float | None:
@@ -147,14 +145,8 @@ def _survival_groups(survival: pd.DataFrame) -> pd.Series:
     )
 
 
-def _write_table(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
-    view = f"_hpd_report_{name}"
-    con.execute("create schema if not exists analytics").fetchall()
-    con.register(view, frame)
-    try:
-        con.execute(f"create or replace table analytics.{name} as select * from {view}").fetchall()
-    finally:
-        con.unregister(view)
+def _write_table(con: Source, name: str, frame: pd.DataFrame) -> None:
+    as_warehouse(con).write_table("analytics", name, frame)
 
 
 @dataclass(frozen=True)
@@ -180,57 +172,74 @@ class ComputedReport:
     content: ReportContent
 
 
-def definition_ids(con: duckdb.DuckDBPyConnection) -> list[str]:
-    rows = con.execute(
-        "select distinct definition_id from analytics.hpd_classification order by 1"
-    ).fetchall()
+def definition_ids(con: Source) -> list[str]:
+    warehouse = as_warehouse(con)
+    rows = warehouse.rows(
+        "select distinct definition_id from "
+        f"{warehouse.table('analytics', 'hpd_classification')} order by 1"
+    )
     return [str(row[0]) for row in rows]
 
 
-def read_marts(con: duckdb.DuckDBPyConnection, definition: str = "tgkr") -> Marts:
+def read_marts(con: Source, definition: str = "tgkr") -> Marts:
     """Read what the report needs from the warehouse's `analytics` schema."""
-    known = definition_ids(con)
+    warehouse = as_warehouse(con)
+    known = definition_ids(warehouse)
     if definition not in known:
         raise ValueError(
             f"unknown hyperprogression definition {definition!r}; known: {', '.join(known)}"
         )
     by_definition = [definition]
+    marts = {
+        name: warehouse.table("analytics", name)
+        for name in (
+            "cohort_attrition",
+            "hpd_definitions",
+            "hpd_definition_summary",
+            "hpd_definition_agreement",
+            "tumor_kinetics",
+            "hpd_classification",
+            "subject_characteristics",
+            "survival",
+        )
+    }
     return Marts(
         definition=definition,
-        attrition=_frame(con, "select * from analytics.cohort_attrition order by step"),
+        attrition=_frame(warehouse, f"select * from {marts['cohort_attrition']} order by step"),
         definitions=_frame(
-            con, "select * from analytics.hpd_definitions order by definition_order"
+            warehouse, f"select * from {marts['hpd_definitions']} order by definition_order"
         ),
         definition_summary=_frame(
-            con,
-            """
+            warehouse,
+            f"""
             select s.definition_id, d.name, d.rule, s.subjects, s.judged, s.hpd, s.hpd_percent
-            from analytics.hpd_definition_summary as s
-            left join analytics.hpd_definitions as d using (definition_id)
+            from {marts["hpd_definition_summary"]} as s
+            left join {marts["hpd_definitions"]} as d using (definition_id)
             order by s.definition_order, s.definition_id
             """,
         ),
         agreement=_frame(
-            con, "select * from analytics.hpd_definition_agreement order by order_a, order_b"
+            warehouse,
+            f"select * from {marts['hpd_definition_agreement']} order by order_a, order_b",
         ),
         kinetics=_frame(
-            con,
-            """
+            warehouse,
+            f"""
             select k.*, c.is_hpd as hpd_selected
-            from analytics.tumor_kinetics as k
-            left join analytics.hpd_classification as c
+            from {marts["tumor_kinetics"]} as k
+            left join {marts["hpd_classification"]} as c
                 on c.usubjid = k.usubjid and c.definition_id = ?
             order by k.usubjid
             """,
             by_definition,
         ),
         evaluable=_frame(
-            con,
-            """
+            warehouse,
+            f"""
             select s.*, c.is_hpd
-            from analytics.subject_characteristics as s
-            inner join analytics.tumor_kinetics as k using (usubjid)
-            inner join analytics.hpd_classification as c
+            from {marts["subject_characteristics"]} as s
+            inner join {marts["tumor_kinetics"]} as k using (usubjid)
+            inner join {marts["hpd_classification"]} as c
                 on c.usubjid = s.usubjid and c.definition_id = ?
             where k.evaluability = 'evaluable'
             order by s.usubjid
@@ -238,11 +247,11 @@ def read_marts(con: duckdb.DuckDBPyConnection, definition: str = "tgkr") -> Mart
             by_definition,
         ),
         survival=_frame(
-            con,
-            """
+            warehouse,
+            f"""
             select s.*, c.is_hpd
-            from analytics.survival as s
-            left join analytics.hpd_classification as c
+            from {marts["survival"]} as s
+            left join {marts["hpd_classification"]} as c
                 on c.usubjid = s.usubjid and c.definition_id = ?
             order by s.usubjid
             """,
@@ -325,20 +334,22 @@ def compute_report(marts: Marts, warehouse: str, generated_at: datetime) -> Comp
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection,
+    con: Source,
     reports_dir: Path,
     definition: str = "tgkr",
-    warehouse: Path | None = None,
+    warehouse: Path | str | None = None,
 ) -> ReportResult:
     """Compute Table 1 and the survival summary for `definition`, write them
     into the warehouse through `con` (`analytics.table1`,
     `analytics.survival_summary`) and write the CSVs, the figures and
-    `report.html` into `reports_dir`. `warehouse` is the path the report
-    names (a refresh builds in a new file that is published under it)."""
-    label = str(warehouse) if warehouse is not None else _warehouse_path(con)
-    computed = compute_report(read_marts(con, definition), label, datetime.now(UTC))
-    _write_table(con, "table1", computed.table1)
-    _write_table(con, "survival_summary", computed.survival_summary)
+    `report.html` into `reports_dir`. `warehouse` is the name the report
+    gives the warehouse (a refresh builds in a new file, or new schemas, that
+    are published under it)."""
+    source = as_warehouse(con)
+    label = str(warehouse) if warehouse is not None else source.label
+    computed = compute_report(read_marts(source, definition), label, datetime.now(UTC))
+    _write_table(source, "table1", computed.table1)
+    _write_table(source, "survival_summary", computed.survival_summary)
 
     reports_dir.mkdir(parents=True, exist_ok=True)
     table1_csv = reports_dir / "table1.csv"
