@@ -11,6 +11,7 @@ from typing import Any
 
 from dbt.cli.main import dbtRunner
 
+from hpd.errors import DataError
 from hpd.project import PROJECT_DIR
 
 
@@ -75,3 +76,31 @@ def run_dbt(
         _describe_failure(r) for r in results if str(r.status) in {"error", "fail"}
     )
     return outcome
+
+
+def build_selection(unit_tests: bool, from_exports: bool) -> list[str]:
+    """What a refresh's `dbt build` leaves out: the unit tests unless asked
+    for, and the demo seeds when the exports are the input."""
+    extra = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
+    if from_exports:
+        extra += ["--exclude", "path:seeds/demo"]
+    return extra
+
+
+def failing_nodes(progress: Callable[[str], None]) -> Callable[[str, str], None]:
+    """A node callback that reports each failing model or test as it happens."""
+
+    def on_node(unique_id: str, status: str) -> None:
+        if status in {"error", "fail"}:
+            progress(f"  {status.upper()}: {unique_id}")
+
+    return on_node
+
+
+def build_failed(outcome: BuildOutcome, work_dir: Path) -> DataError:
+    """The one-line error of a failed build, naming its first failing node."""
+    detail = outcome.failures[0] if outcome.failures else "see the dbt log"
+    return DataError(
+        f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
+        f"log: {work_dir / 'logs' / 'dbt.log'}"
+    )

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import run_dbt
-from hpd.errors import DataError, LockedError, UsageError
+from hpd.dbt_build import build_failed, build_selection, failing_nodes, run_dbt
+from hpd.errors import LockedError, UsageError
 from hpd.loader import LoadedDomain, copy_domain, load_exports
 from hpd.outputs import export_parquet, publish_parquet
 from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
@@ -289,20 +289,13 @@ def _build(
     """dbt build --target postgres into the `__building` schemas."""
     progress("building the warehouse (dbt build --target postgres: models and data tests)")
 
-    def on_node(unique_id: str, status: str) -> None:
-        if status in {"error", "fail"}:
-            progress(f"  {status.upper()}: {unique_id}")
-
-    extra = [] if options.unit_tests else ["--exclude-resource-type", "unit_test"]
-    if options.exports is not None:
-        extra += ["--exclude", "path:seeds/demo"]
     outcome = run_dbt(
         "build",
         work_dir / "unused.duckdb",
         {**variables, "schema_suffix": BUILDING},
         work_dir,
-        extra,
-        on_node=on_node,
+        build_selection(options.unit_tests, options.exports is not None),
+        on_node=failing_nodes(progress),
         target="postgres",
     )
     if not outcome.success:
@@ -310,11 +303,7 @@ def _build(
         with contextlib.suppress(_pg_error()):
             warehouse.connection.rollback()
             check_subjects_kept(warehouse)
-        detail = outcome.failures[0] if outcome.failures else "see the dbt log"
-        raise DataError(
-            f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
-            f"log: {work_dir / 'logs' / 'dbt.log'}"
-        )
+        raise build_failed(outcome, work_dir)
     progress(f"  {outcome.nodes} models, seeds and tests passed")
     return outcome.nodes
 

@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import run_dbt
+from hpd.dbt_build import build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
 from hpd.outputs import export_parquet, publish_parquet, serving_path, write_serving
@@ -261,23 +261,15 @@ def _build(options: RefreshOptions, building: Path, work_dir: Path, progress: Pr
     """dbt build (models, seeds and data tests) into the new warehouse file."""
     progress("building the warehouse (dbt build: models and data tests)")
 
-    def on_node(unique_id: str, status: str) -> None:
-        if status in {"error", "fail"}:
-            progress(f"  {status.upper()}: {unique_id}")
-
-    extra = [] if options.unit_tests else ["--exclude-resource-type", "unit_test"]
-    if options.exports is not None:
-        extra += ["--exclude", "path:seeds/demo"]
-    outcome = run_dbt("build", building, dbt_variables(options), work_dir, extra, on_node=on_node)
+    extra = build_selection(options.unit_tests, options.exports is not None)
+    outcome = run_dbt(
+        "build", building, dbt_variables(options), work_dir, extra, on_node=failing_nodes(progress)
+    )
     if not outcome.success:
         # A rejected DM row also fails the relationship tests; name its cause.
         with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
             check_subjects_kept(con)
-        detail = outcome.failures[0] if outcome.failures else "see the dbt log"
-        raise DataError(
-            f"the build failed ({len(outcome.failures)} failing nodes; first: {detail}); "
-            f"log: {work_dir / 'logs' / 'dbt.log'}"
-        )
+        raise build_failed(outcome, work_dir)
     progress(f"  {outcome.nodes} models, seeds and tests passed")
     return outcome.nodes
 
