@@ -47,8 +47,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         choices=TARGETS,
         default="duckdb",
-        help="where the warehouse is: the DuckDB file --warehouse (default) or the PostgreSQL "
-        "server of the HPD_PG_* environment variables (README, PostgreSQL)",
+        help="where the warehouse is: the DuckDB file --warehouse (default), the PostgreSQL "
+        "server of the HPD_PG_* environment variables (README, PostgreSQL) or the Spark "
+        "warehouse --spark-warehouse (README, Spark)",
+    )
+    run.add_argument(
+        "--spark-warehouse",
+        type=Path,
+        help="with --target spark: the Spark warehouse folder (catalog and Parquet files; "
+        "default HPD_SPARK_WAREHOUSE, else build/spark-warehouse)",
     )
     run.add_argument(
         "--parquet", type=Path, help="folder for Parquet copies of the marts (parquet/ beside it)"
@@ -78,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
     report.add_argument("--definition", default="tgkr", help="definition to compare (tgkr)")
     report.add_argument(
-        "--target", choices=TARGETS, default="duckdb", help="duckdb (default) or postgres"
+        "--target", choices=TARGETS, default="duckdb", help="duckdb (default), postgres or spark"
+    )
+    report.add_argument(
+        "--spark-warehouse", type=Path, help="with --target spark: the Spark warehouse folder"
     )
 
     setup = commands.add_parser(
@@ -123,8 +133,12 @@ def _counts(warehouse: Warehouse) -> tuple[list[tuple[str, int]], int, int]:
     return attrition, int(hpd[0][0]) if hpd else 0, int(rejected[0][0]) if rejected else 0
 
 
-def _summary(result: RefreshResult) -> list[str]:
-    if result.target == "postgres":
+def _summary(result: RefreshResult, spark_warehouse: Path | None = None) -> list[str]:
+    if result.target == "spark":
+        from hpd.spark import SparkSettings, open_warehouse
+
+        attrition, hpd, rejected = _counts(open_warehouse(SparkSettings.from_env(spark_warehouse)))
+    elif result.target == "postgres":
         published = PostgresWarehouse.connect()
         try:
             attrition, hpd, rejected = _counts(published)
@@ -162,10 +176,11 @@ def _run(args: argparse.Namespace) -> int:
         definition=args.definition,
         parquet=args.parquet,
         target=args.target,
+        spark_warehouse=args.spark_warehouse,
     )
     result = refresh(options, progress=lambda line: print(f"hpd: {line}", flush=True))
     print(f"hpd: refresh finished in {result.seconds:.1f} s")
-    for line in _summary(result):
+    for line in _summary(result, args.spark_warehouse):
         print(f"hpd: {line}")
     return EXIT_OK
 
@@ -217,6 +232,12 @@ def _pg_setup(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     if args.target == "postgres":
         return _report_postgres(args)
+    if args.target == "spark":
+        from hpd.spark import report_spark
+
+        html = report_spark(args.spark_warehouse, args.reports.resolve(), args.definition)
+        print(f"hpd: report: {html}")
+        return EXIT_OK
     warehouse = args.warehouse.resolve()
     if not warehouse.is_file():
         raise UsageError(f"{warehouse}: no warehouse there; build one with `hpd run`")
