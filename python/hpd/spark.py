@@ -149,10 +149,12 @@ appender.console.name = console
 appender.console.target = SYSTEM_ERR
 appender.console.layout.type = PatternLayout
 appender.console.layout.pattern = spark: %p %c{1}: %m%n%ex{3}
-# pyspark's start-up line "Setting default log level" is printed unless the
-# shell's logger has the root's level.
-logger.repl.name = org.apache.spark.repl.Main
-logger.repl.level = error
+# pyspark's start-up lines ("Setting default log level...") are printed
+# unless the logger of the class that starts the JVM has the root's level.
+logger.submit.name = org.apache.spark.deploy.SparkSubmit
+logger.submit.level = error
+logger.gateway.name = org.apache.spark.api.python.PythonGatewayServer
+logger.gateway.level = error
 """
 
 
@@ -351,6 +353,7 @@ def publish(session: SparkSession, progress: Progress) -> list[str]:
     drop the published tables the build does not have (e.g. `demo` after a
     refresh from exports, as a DuckDB refresh replaces the whole file), and
     drop the `__building` databases. Returns the published databases."""
+    started = time.monotonic()
     published = []
     for name in MANAGED_SCHEMAS:
         building = name + BUILDING
@@ -365,8 +368,8 @@ def publish(session: SparkSession, progress: Progress) -> list[str]:
         for table in sorted(set(_table_names(session, name)) - set(new)):
             session.sql(f"drop table {spark_identifier(name)}.{spark_identifier(table)}").collect()
         published.append(name)
+    progress(f"  published {', '.join(published)} in {time.monotonic() - started:.1f} s")
     drop_building(session)
-    progress(f"  published {', '.join(published)}")
     return published
 
 
@@ -520,8 +523,9 @@ def _build(
         target="spark",
     )
     if not outcome.success:
-        # A rejected DM row also fails the relationship tests; name its cause.
-        with contextlib.suppress(Exception):
+        # A rejected DM row also fails the relationship tests; name its cause
+        # (if the build got as far as staging).
+        with contextlib.suppress(_spark_error()):
             check_subjects_kept(warehouse)
         raise build_failed(outcome, work_dir)
     progress(f"  {outcome.nodes} models, seeds and tests passed")
@@ -551,6 +555,12 @@ def report_spark(spark_warehouse: Path | None, reports: Path, definition: str) -
             raise
         prune_runs(settings, {run_id, *previous})
     return result.html
+
+
+def _spark_error() -> type[Exception]:
+    from pyspark.errors import PySparkException
+
+    return PySparkException
 
 
 def _first_line(error: BaseException) -> str:
