@@ -277,11 +277,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"hpd: error: {error}", file=sys.stderr)
         return error.exit_status
     except Exception as error:
-        if type(error).__module__.split(".")[0] != "psycopg2":
+        engine = {"psycopg2": "PostgreSQL", "pyspark": "Spark", "py4j": "Spark"}.get(
+            type(error).__module__.split(".")[0]
+        )
+        if engine is None:
             raise
-        # The PostgreSQL server refused a connection or a statement.
+        # The PostgreSQL server or Spark refused a connection or a statement.
         lines = str(error).strip().splitlines()
-        print(f"hpd: error: PostgreSQL: {lines[0] if lines else error}", file=sys.stderr)
+        print(f"hpd: error: {engine}: {lines[0] if lines else error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("hpd: interrupted; the published warehouse is unchanged", file=sys.stderr)
