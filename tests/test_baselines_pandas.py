@@ -1,17 +1,20 @@
-"""The pandas baseline of the benchmark (python/hpd/baseline_pandas.py).
+"""The pandas baselines of the benchmark: the tuned one (python/hpd/baseline_pandas.py)
+and the straightforward one (python/hpd/baseline_pandas_plain.py).
 
-It must give the core kinetics table of the warehouse (`analytics.tumor_kinetics`)
+Each must give the core kinetics table of the warehouse (`analytics.tumor_kinetics`)
 to the last digit, for a synthetic cohort with a few hand-written subjects
 added for the corner cases the generator does not produce (new-lesion slots,
 duplicates, VISIT and date keys, imputed dates, ties on a date, cm units,
-a first dose from DM). The warehouse is built with `dbt build` of
-tumor_kinetics and its parents only (no data tests), to keep this file fast.
+a first dose from DM). The warehouse is built once, with `dbt build` of
+tumor_kinetics and its parents only (no data tests), to keep this file fast;
+every check runs against both implementations.
 """
 
 from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +22,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from hpd import synth
-from hpd.baseline_pandas import core_kinetics
+from hpd import baseline_pandas, baseline_pandas_plain, synth
 from hpd.core_kinetics import COLUMNS, compare
 from hpd.dbt_build import run_dbt
 from hpd.loader import load_exports
@@ -28,6 +30,12 @@ from hpd.loader import load_exports
 SUBJECTS = 1500
 SEED = 31337
 STUDY = "CORNER-1"
+
+CoreKinetics = Callable[[Path], pd.DataFrame]
+IMPLEMENTATIONS: dict[str, CoreKinetics] = {
+    "tuned": baseline_pandas.core_kinetics,
+    "plain": baseline_pandas_plain.core_kinetics,
+}
 
 
 def _append(folder: Path, domain: str, rows: list[dict[str, str]]) -> None:
@@ -173,8 +181,14 @@ def warehouse_table(exports: Path) -> pd.DataFrame:
         return con.execute("select * from analytics.tumor_kinetics").df()
 
 
+@pytest.fixture(scope="module", params=list(IMPLEMENTATIONS))
+def core_kinetics(request: pytest.FixtureRequest) -> CoreKinetics:
+    """Each pandas implementation in turn (the warehouse is built only once)."""
+    return IMPLEMENTATIONS[request.param]
+
+
 @pytest.fixture(scope="module")
-def pandas_table(exports: Path) -> pd.DataFrame:
+def pandas_table(exports: Path, core_kinetics: CoreKinetics) -> pd.DataFrame:
     return core_kinetics(exports)
 
 
@@ -219,7 +233,7 @@ def test_corner_cases_by_hand(pandas_table: pd.DataFrame) -> None:
     assert _row(pandas_table, 4)["evaluability"] == "incomplete_measurements"
 
 
-def test_csv_and_parquet_give_the_same_table(tmp_path: Path) -> None:
+def test_csv_and_parquet_give_the_same_table(tmp_path: Path, core_kinetics: CoreKinetics) -> None:
     tables = [
         core_kinetics(synth.generate(300, tmp_path / form, seed=SEED, file_format=form).out_dir)
         for form in ("csv", "parquet")
