@@ -41,7 +41,9 @@ def test_smoke_run_agrees_and_writes_csv_and_plot(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "the warehouse, hand SQL and pandas agree on the core kinetics" in result.stdout
+    assert "the warehouse, hand SQL, pandas and pandas (tuned) agree on the core kinetics" in (
+        result.stdout
+    )
     assert "Targets" in result.stdout and "Machine:" in result.stdout
 
     with (tmp_path / "out" / "bench.csv").open(encoding="utf-8") as handle:

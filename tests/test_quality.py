@@ -358,7 +358,11 @@ def test_blank_required_value(tmp_path: Path, validate: Validate) -> None:
 def test_missing_required_column_is_recorded(gx_root: Path) -> None:
     with duckdb.connect() as con:
         load_exports(con, REALWORLD)
-        con.execute("alter table raw.tr drop column trdtc")
+        # raw.tr is a view over the rows as loaded; redefine it without TRDTC.
+        con.execute(
+            "create or replace view raw.tr as select * exclude (trdtc), 'tr.csv' as _file_name, "
+            "rowid + 1 as _row_number from raw.tr__rows"
+        )
         result = quality.validate_exports(con, project_root=gx_root)
     issue = only_issue(result, "required_columns")
     assert issue.severity == "blocking"
