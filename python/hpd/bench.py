@@ -491,7 +491,8 @@ def format_report(
     repeats = max((r.repeats for r in results), default=1)
     notes = [
         "Notes:",
-        "- hpd run: wall time of the `hpd run` process and its peak RSS (ru_maxrss);",
+        "- hpd run: wall time of the `hpd run` process and its peak RSS (the highest of",
+        "  its stages' peaks, from the run record, and ru_maxrss);",
         "  the stages come from its run record (runs/<run_id>/run.json); start-up and the",
         "  rest = the wall time outside them (interpreter start, imports, run record).",
         "- hand SQL and pandas: the computation alone, each in its own process (no",
@@ -824,8 +825,12 @@ def run_hpd(
         (logs / f"hpd-run-{subjects}-{attempt}.json").write_text(
             json.dumps(record, indent=2), encoding="utf-8"
         )
+    # `hpd run` resets the kernel's high-water mark at each stage to measure
+    # the stage's own peak (/proc/self/clear_refs), and that resets the
+    # ru_maxrss its parent sees too: the run's peak is the highest stage's.
+    peak = max(child.peak_rss_bytes, int(record.get("peak_rss_bytes") or 0) if record else 0)
     result = HpdRun(
-        measurement=Measurement(child.seconds, child.peak_rss_bytes),
+        measurement=Measurement(child.seconds, peak),
         stages=stages_of(record),
         tr_rows=read_tr_rows(warehouse, record),
         kinetics=read_kinetics(warehouse) if keep else None,
