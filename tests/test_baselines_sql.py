@@ -18,12 +18,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from conftest import build_kinetics_warehouse
 from hpd import synth
 from hpd.baseline_sql import core_kinetics, run
 from hpd.core_kinetics import COLUMNS, compare
-from hpd.dbt_build import run_dbt
 from hpd.errors import DataError
-from hpd.loader import load_exports
 
 SUBJECTS = 1500
 SEED = 271828
@@ -152,19 +151,7 @@ def exports(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def warehouse(exports: Path) -> Path:
     """The warehouse with `analytics.tumor_kinetics` built by dbt from those exports."""
-    folder = exports.parent
-    warehouse = folder / "warehouse.duckdb"
-    with duckdb.connect(str(warehouse)) as con:
-        load_exports(con, exports)
-    selection = ["--select", "+tumor_kinetics", "--exclude", "path:seeds/demo"]
-    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
-    with pytest.MonkeyPatch.context() as patch:
-        # run_dbt points HPD_WAREHOUSE_PATH at this file: restored afterwards.
-        patch.delenv("HPD_WAREHOUSE_PATH", raising=False)
-        outcome = run_dbt(
-            "build", warehouse, {"input": "exports"}, folder / "dbt", selection + no_tests
-        )
-    assert outcome.success, outcome.failures
+    warehouse = build_kinetics_warehouse(exports)
     return warehouse
 
 
