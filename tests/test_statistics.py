@@ -21,6 +21,7 @@ from scipy.special import gammaln
 
 from conftest import query_dicts
 from hpd import statistics
+from hpd.report import CHARACTERISTICS_COLUMNS
 from hpd.statistics import (
     CHI_SQUARE,
     EXACT_WORK_BUDGET,
@@ -470,18 +471,7 @@ def test_empty_rows_and_columns_are_dropped() -> None:
 
 
 def _subjects(rows: list[tuple]) -> pd.DataFrame:  # type: ignore[type-arg]
-    columns = [
-        "sex",
-        "age",
-        "ecog_baseline",
-        "primsite",
-        "histol",
-        "metsites",
-        "regimen",
-        "mmr",
-        "pdl1cps",
-        "hpd",
-    ]
+    columns = [*CHARACTERISTICS_COLUMNS, "hpd"]
     return pd.DataFrame(rows, columns=columns)
 
 

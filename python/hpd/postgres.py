@@ -35,9 +35,9 @@ import duckdb
 from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import LockedError, UsageError
-from hpd.loader import LoadedDomain, copy_domain, load_exports
+from hpd.loader import LoadedDomain, copy_domain
 from hpd.outputs import export_parquet, publish_parquet
-from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
+from hpd.quality import QualityResult, build_data_docs, validate_marts
 from hpd.report import build_report
 from hpd.runs import Monitor, critical_section, mart_counts
 from hpd.warehouse import DuckDBWarehouse, PostgresSettings, PostgresWarehouse, quote_identifier
@@ -284,22 +284,13 @@ def _load(
 ) -> list[LoadedDomain]:
     """Read and check the exports in a local DuckDB file, as a DuckDB refresh
     does, then stream them to the server's `raw__building` (COPY)."""
-    from hpd.refresh import _gate, record_loaded
+    from hpd.refresh import load_and_check
 
     assert options.exports is not None
     progress = monitor.progress
-    with monitor.stage("load"):
-        progress(f"loading exports from {options.exports}")
-        loaded = load_exports(exports_db, options.exports)
-        record_loaded(monitor, loaded)
-        for domain in loaded:
-            source = domain.file_name or "no file"
-            progress(f"  {domain.domain}: {domain.rows} rows ({source})")
-        progress(f"  {monitor.subjects} subjects (DM rows)")
-    with monitor.stage("quality_exports"):
-        progress("data-quality checks on the exports (Great Expectations)")
-        quality.append(validate_exports(exports_db))
-        _gate(quality, staged_reports, options.reports.resolve(), progress)
+    loaded = load_and_check(
+        exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
+    )
     with monitor.stage("copy"):
         progress(f"copying the exports to {warehouse.label} (COPY)")
         for domain in loaded:

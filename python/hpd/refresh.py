@@ -268,20 +268,33 @@ def _load(
 ) -> list[LoadedDomain]:
     """Load the exports into `raw` and run the exports suite on them (a
     blocking failure stops the refresh here, before dbt)."""
-    progress = monitor.progress
     with duckdb.connect(str(building)) as con:
-        with monitor.stage("load"):
-            progress(f"loading exports from {exports}")
-            loaded = load_exports(con, exports)
-            record_loaded(monitor, loaded)
-            for domain in loaded:
-                source = domain.file_name or "no file"
-                progress(f"  {domain.domain}: {domain.rows} rows ({source})")
-            progress(f"  {monitor.subjects} subjects (DM rows)")
-        with monitor.stage("quality_exports"):
-            progress("data-quality checks on the exports (Great Expectations)")
-            quality.append(validate_exports(con))
-            _gate(quality, staged_reports, reports, progress)
+        return load_and_check(con, exports, quality, staged_reports, reports, monitor)
+
+
+def load_and_check(
+    con: duckdb.DuckDBPyConnection,
+    exports: Path,
+    quality: list[QualityResult],
+    staged_reports: Path,
+    reports: Path,
+    monitor: Monitor,
+) -> list[LoadedDomain]:
+    """The `load` and `quality_exports` stages on the DuckDB database behind
+    `con` (the building file, or the PostgreSQL refresh's scratch file)."""
+    progress = monitor.progress
+    with monitor.stage("load"):
+        progress(f"loading exports from {exports}")
+        loaded = load_exports(con, exports)
+        record_loaded(monitor, loaded)
+        for domain in loaded:
+            source = domain.file_name or "no file"
+            progress(f"  {domain.domain}: {domain.rows} rows ({source})")
+        progress(f"  {monitor.subjects} subjects (DM rows)")
+    with monitor.stage("quality_exports"):
+        progress("data-quality checks on the exports (Great Expectations)")
+        quality.append(validate_exports(con))
+        _gate(quality, staged_reports, reports, progress)
     return loaded
 
 
