@@ -13,7 +13,7 @@ from typing import Any
 from dbt.cli.main import dbtRunner
 
 from hpd.errors import DataError
-from hpd.project import PROJECT_DIR
+from hpd.project import MEMORY_LIMIT_VARIABLE, PROJECT_DIR, duckdb_memory_limit
 
 
 @dataclass
@@ -82,6 +82,7 @@ def run_dbt(
     dbt caught after cancelling its queries is raised again here: the run
     was stopped, the data did not fail."""
     os.environ["HPD_WAREHOUSE_PATH"] = str(warehouse)
+    os.environ[MEMORY_LIMIT_VARIABLE] = duckdb_memory_limit()
     args = [
         *([command] if isinstance(command, str) else command),
         *(["--target", target] if target else []),

@@ -33,7 +33,7 @@ from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_no
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
 from hpd.outputs import export_parquet, publish_parquet, serving_path, write_serving
-from hpd.project import DEMO_DIR
+from hpd.project import DEMO_DIR, limit_duckdb_memory
 from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
 from hpd.report import build_report
 from hpd.runs import TARGETS, Monitor, critical_section, csv_rows, mart_counts
@@ -186,7 +186,7 @@ def refresh(
                 progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
             with monitor.stage("dbt_build"):
                 nodes = _build(options, building, work_dir, monitor)
-            with duckdb.connect(str(building)) as con:
+            with limit_duckdb_memory(duckdb.connect(str(building))) as con:
                 with monitor.stage("quality_marts"):
                     check_subjects_kept(con)
                     progress("data-quality checks on the marts (Great Expectations)")
@@ -268,7 +268,7 @@ def _load(
 ) -> list[LoadedDomain]:
     """Load the exports into `raw` and run the exports suite on them (a
     blocking failure stops the refresh here, before dbt)."""
-    with duckdb.connect(str(building)) as con:
+    with limit_duckdb_memory(duckdb.connect(str(building))) as con:
         return load_and_check(con, exports, quality, staged_reports, reports, monitor)
 
 
@@ -349,7 +349,10 @@ def _build(options: RefreshOptions, building: Path, work_dir: Path, monitor: Mon
         monitor.keep_dbt_results()
     if not outcome.success:
         # A rejected DM row also fails the relationship tests; name its cause.
-        with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
+        with (
+            limit_duckdb_memory(duckdb.connect(str(building))) as con,
+            contextlib.suppress(duckdb.Error),
+        ):
             check_subjects_kept(con)
         raise build_failed(outcome, work_dir)
     progress(f"  {outcome.nodes} models, seeds and tests passed")
