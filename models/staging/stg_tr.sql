@@ -1,7 +1,3 @@
--- A table rather than a view: several models and a dozen data tests read it,
--- and parsing millions of text rows once is cheaper than in every reader.
-{{ config(materialized='table') }}
-
 with
 
 source as (
