@@ -414,9 +414,20 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tampered(
     warehouse: Path, tmp_path: Path, gx_root: Path
 ) -> Iterator[Callable[[str], quality.QualityResult]]:
-    """Run SQL on a copy of the warehouse, then the marts suite on it."""
+    """Run SQL on a copy of the warehouse, then the marts suite on it. The
+    copy's marts are plain tables: the contracts' constraints would refuse
+    the tampering; the suite is the second line behind them, and it must
+    catch what they would."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        marts = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'analytics'"
+        ).fetchall()
+        for (mart,) in marts:
+            con.execute(
+                f"create or replace table analytics.{mart} as select * from analytics.{mart}"
+            )
 
     def run(sql: str) -> quality.QualityResult:
         with duckdb.connect(str(copy)) as con:
