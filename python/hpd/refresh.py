@@ -104,9 +104,12 @@ def refresh_lock(warehouse: Path) -> Iterator[None]:
 
 
 def _remove(path: Path) -> None:
+    """Remove a DuckDB file with its write-ahead log and the folder DuckDB
+    spills to past its memory limit (left behind by a killed refresh)."""
     for candidate in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
 
 
 def dbt_variables(options: RefreshOptions) -> dict[str, Any]:
@@ -210,6 +213,7 @@ def refresh(
                 # An interrupt waits for the renames: never half published.
                 with critical_section():
                     os.replace(building, warehouse)
+                    _remove(building)  # only DuckDB's spill folder is left to remove
                     os.replace(staged_serving, serving)
                     parquet = publish_parquet(staged_parquet, parquet_root, run_id)
                     _publish_reports(staged_reports, reports)
