@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format demo-data clean
+.PHONY: run test bench lint format demo-data clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,12 @@ test: $(STAMP)
 	$(BIN)/ruff check python tests
 	$(BIN)/ruff format --check python tests
 	$(BIN)/pytest
+
+## Benchmark hpd run against a hand-written DuckDB script and pandas at 1k-1M
+## subjects (prints a table; writes build/bench/bench.csv and bench.png).
+## Options: make bench BENCH_ARGS="--sizes 1000,10000 --repeat 3".
+bench: $(STAMP)
+	$(BIN)/python -m hpd.bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check python tests

@@ -38,6 +38,28 @@ def query_dicts(warehouse: Path, sql: str) -> list[dict[str, Any]]:
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
+def build_kinetics_warehouse(exports: Path) -> Path:
+    """A warehouse beside `exports` with `analytics.tumor_kinetics` and what it
+    needs, built by dbt without data tests (for tests that compare with it)."""
+    from hpd.dbt_build import run_dbt
+    from hpd.loader import load_exports
+
+    folder = exports.parent
+    warehouse = folder / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse)) as con:
+        load_exports(con, exports)
+    selection = ["--select", "+tumor_kinetics", "--exclude", "path:seeds/demo"]
+    no_tests = ["--exclude-resource-type", "test", "--exclude-resource-type", "unit_test"]
+    with pytest.MonkeyPatch.context() as patch:
+        # run_dbt points HPD_WAREHOUSE_PATH at this file: restored afterwards.
+        patch.delenv("HPD_WAREHOUSE_PATH", raising=False)
+        outcome = run_dbt(
+            "build", warehouse, {"input": "exports"}, folder / "dbt", selection + no_tests
+        )
+    assert outcome.success, outcome.failures
+    return warehouse
+
+
 @pytest.fixture(scope="session")
 def demo_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo cohort built once by `hpd run`, with dbt's unit and data tests."""

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import fcntl
 import hashlib
+import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import duckdb
 import pytest
@@ -33,6 +35,10 @@ def rewrite_csv(path: Path, edit) -> None:  # type: ignore[no-untyped-def]
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def run_records(runs: Path) -> list[dict[str, Any]]:
+    return [json.loads(path.read_text()) for path in sorted(runs.glob("*/run.json"))]
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +189,11 @@ def test_second_refresh_is_refused_while_one_runs(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert "another refresh of this warehouse is running" in result.stderr
     assert not warehouse.exists()
+    # Its run record says so, for `hpd status` and the orchestrator's retry.
+    (record,) = run_records(tmp_path / "runs")
+    assert record["status"] == "locked" and record["exit_code"] == 3
+    assert record["message"] == f"{warehouse}: another refresh of this warehouse is running"
+    assert record["stages"] == [] and record["marts"] == {}
 
 
 def test_parquet_exports_give_the_same_marts(published: Path, tmp_path: Path) -> None:
@@ -249,3 +260,7 @@ def test_a_warehouse_named_after_a_schema_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "may not be named after one of its schemas" in result.stderr
     assert not (tmp_path / "analytics.duckdb").exists()
+    # A usage error once the warehouse is known is recorded too.
+    (record,) = run_records(tmp_path / "runs")
+    assert record["status"] == "error" and record["exit_code"] == 2
+    assert "may not be named after one of its schemas" in record["message"]

@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 
 from conftest import REPO, query
@@ -323,3 +324,43 @@ def test_the_unchanged_project_passes_the_same_build(tmp_path: Path) -> None:
     for model in ("cohort_attrition", "tumor_kinetics", "hpd_classification"):
         result = dbt([*BUILD, "--select", f"+{model}"], project, tmp_path / f"work_{model}")
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_row_rules_are_constraints_of_every_mart(manifest: dict[str, Any]) -> None:
+    """The marts' row-level rules are enforced contract constraints: every
+    mart has some, and a named rule keeps its name."""
+    for name, node in marts(manifest).items():
+        column_rules = [c for col in node["columns"].values() for c in col.get("constraints", [])]
+        assert column_rules or node.get("constraints"), name
+        for constraint in node.get("constraints", []):
+            assert constraint["type"] == "check", (name, constraint)
+            assert constraint["name"].startswith(name + "_"), (name, constraint)
+            assert constraint["expression"].strip(), (name, constraint)
+
+
+@pytest.mark.parametrize(
+    ("mart", "change", "rule"),
+    [
+        # A formula of SPEC §2 broken: TGK_pre off by one mm/month.
+        ("tumor_kinetics", "tgk_pre = tgk_pre + 1", "tgk_pre"),
+        # An evaluability code that is not one of the five.
+        ("tumor_kinetics", "evaluability = 'maybe'", "evaluability IN"),
+        # A key column left empty.
+        ("scan_intervals", "usubjid = null", "NOT NULL"),
+    ],
+)
+def test_the_built_marts_refuse_rows_that_break_a_rule(
+    demo_warehouse: Path, tmp_path: Path, mart: str, change: str, rule: str
+) -> None:
+    """The constraints live in the built warehouse: a row that breaks one is
+    refused by the database, naming the rule."""
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(demo_warehouse, warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        where = "where evaluability = 'evaluable'" if mart == "tumor_kinetics" else ""
+        con.execute(f"create temp table broken as select * from analytics.{mart} {where} limit 1")
+        assert con.execute("select count(*) from broken").fetchone() == (1,)
+        con.execute(f"update broken set {change}")
+        with pytest.raises(duckdb.ConstraintException) as refused:
+            con.execute(f"insert into analytics.{mart} select * from broken")
+    assert rule.lower() in str(refused.value).lower(), str(refused.value)

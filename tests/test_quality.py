@@ -358,7 +358,11 @@ def test_blank_required_value(tmp_path: Path, validate: Validate) -> None:
 def test_missing_required_column_is_recorded(gx_root: Path) -> None:
     with duckdb.connect() as con:
         load_exports(con, REALWORLD)
-        con.execute("alter table raw.tr drop column trdtc")
+        # raw.tr is a view over the rows as loaded; redefine it without TRDTC.
+        con.execute(
+            "create or replace view raw.tr as select * exclude (trdtc), 'tr.csv' as _file_name, "
+            "rowid + 1 as _row_number from raw.tr__rows"
+        )
         result = quality.validate_exports(con, project_root=gx_root)
     issue = only_issue(result, "required_columns")
     assert issue.severity == "blocking"
@@ -410,9 +414,20 @@ def warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tampered(
     warehouse: Path, tmp_path: Path, gx_root: Path
 ) -> Iterator[Callable[[str], quality.QualityResult]]:
-    """Run SQL on a copy of the warehouse, then the marts suite on it."""
+    """Run SQL on a copy of the warehouse, then the marts suite on it. The
+    copy's marts are plain tables: the contracts' constraints would refuse
+    the tampering; the suite is the second line behind them, and it must
+    catch what they would."""
     copy = tmp_path / "tampered.duckdb"
     shutil.copy(warehouse, copy)
+    with duckdb.connect(str(copy)) as con:
+        marts = con.execute(
+            "select table_name from duckdb_tables() where schema_name = 'analytics'"
+        ).fetchall()
+        for (mart,) in marts:
+            con.execute(
+                f"create or replace table analytics.{mart} as select * from analytics.{mart}"
+            )
 
     def run(sql: str) -> quality.QualityResult:
         with duckdb.connect(str(copy)) as con:

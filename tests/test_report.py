@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -30,7 +31,15 @@ from PIL import Image
 from browser import CHROMIUM_FLAGS, ensure_chromium
 from browser import chromium_run as _chromium
 from conftest import query, query_dicts
-from hpd.report import ReportContent, ReportResult, build_report, render_html
+from hpd import figures
+from hpd.report import (
+    HPD_LISTING_LIMIT,
+    ReportContent,
+    ReportResult,
+    build_report,
+    render_html,
+)
+from hpd.statistics import FREEMAN_HALTON_MONTE_CARLO
 
 # The paper's Table 1 p-values, by the report's row labels.
 PAPER_P_VALUES = {
@@ -328,6 +337,226 @@ def test_render_html_is_pure_and_escapes_every_value() -> None:
     assert "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode() in first
     # Figures not drawn are said to be missing, not linked.
     assert "not drawn" in first
+
+
+def test_the_listing_of_hyperprogressors_is_capped() -> None:
+    subjects = pd.DataFrame(
+        {
+            "usubjid": [f"S-{i:05d}" for i in range(5000)],
+            "tgk_pre": 1.0,
+            "tgk_post": 3.0,
+            "tgkr": 3.0,
+            "pct_change_first_evaluation": 50.0,
+            "response_first_evaluation_irrecist": "PD",
+        }
+    )
+    page = render_html(_content(hpd_subjects=subjects))
+    listed = [row for row in _parse(page).rows if row and row[0].startswith("S-")]
+    assert [row[0] for row in listed] == list(subjects["usubjid"].head(HPD_LISTING_LIMIT))
+    assert f"The first {HPD_LISTING_LIMIT} of 5000 hyperprogressive subjects" in page
+    # A short list is shown whole, without the note.
+    page = render_html(_content(hpd_subjects=subjects.head(3)))
+    assert "The first" not in page
+    assert len([row for row in _parse(page).rows if row and row[0].startswith("S-")]) == 3
+
+
+def test_captions_follow_the_content() -> None:
+    images = {"tgk": b"\x89PNG\r\n\x1a\nfake"}
+    default = render_html(_content(images=images))
+    assert "Hyperprogressive subjects are labelled." in default
+    changed = render_html(
+        _content(images=images, captions={"tgk": "Shown as a density &amp; more."})
+    )
+    assert "Shown as a density &amp; more." in changed
+    assert "Hyperprogressive subjects are labelled." not in changed
+
+
+# --------------------------------------------------------------------------- a large warehouse
+
+LARGE_SUBJECTS = 30_000
+
+
+def _large_warehouse(path: Path, n: int = LARGE_SUBJECTS) -> None:
+    """The marts the report reads, made up for `n` treated subjects: half of
+    them evaluable, a tenth of those hyperprogressive, a histology of three
+    subjects (an expected count below 5 among thousands)."""
+    rng = np.random.default_rng(11)
+    ids = [f"S-{i:06d}" for i in range(n)]
+    evaluable = rng.random(n) < 0.5
+    hpd = evaluable & (rng.random(n) < 0.1)
+    tgk_pre = np.abs(rng.normal(5, 8, n)) + 0.1
+    tgk_post = np.where(hpd, tgk_pre * rng.uniform(2, 6, n), tgk_pre * rng.uniform(-1, 1.9, n))
+    change = np.where(hpd, rng.uniform(50, 900, n), rng.normal(5, 30, n))
+    first_dose = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 900, n), "D")
+    kinetics = pd.DataFrame(
+        {
+            "usubjid": ids,
+            "evaluability": np.where(evaluable, "evaluable", "no_pre_baseline_scan"),
+            "tgk_pre": tgk_pre,
+            "tgk_post": tgk_post,
+            "tgkr": tgk_post / tgk_pre,
+            "pct_change_first_evaluation": change,
+            "response_first_evaluation_irrecist": np.select(
+                [change >= 20, change <= -30], ["PD", "PR"], "SD"
+            ),
+            "first_dose_date": first_dose.date,
+            "pre_baseline_date": (first_dose - pd.to_timedelta(60, "D")).date,
+            "baseline_date": (first_dose - pd.to_timedelta(7, "D")).date,
+            "first_evaluation_date": (first_dose + pd.to_timedelta(56, "D")).date,
+            "s_pre_mm": rng.uniform(20, 80, n),
+            "s_baseline_mm": rng.uniform(40, 120, n),
+            "s_first_evaluation_mm": rng.uniform(60, 300, n),
+        }
+    )
+    histology = rng.choice(["ADENOCARCINOMA", "SQUAMOUS CELL CARCINOMA"], n).astype(object)
+    histology[np.flatnonzero(evaluable)[:3]] = "SARCOMA"
+    characteristics = pd.DataFrame(
+        {
+            "usubjid": ids,
+            "sex": rng.choice(["M", "F"], n),
+            "age": rng.normal(60, 10, n).round(),
+            "ecog_baseline": rng.choice([0.0, 1.0], n),
+            "primsite": rng.choice(["STOMACH", "LIVER", "COLORECTAL"], n),
+            "histol": histology,
+            "metsites": rng.poisson(2, n).astype(float),
+            "regimen": rng.choice(["PD-1", "PD-L1"], n),
+            "mmr": rng.choice(["pMMR", "dMMR"], n),
+            "pdl1cps": rng.exponential(2, n),
+        }
+    )
+    classification = pd.DataFrame(
+        {
+            "usubjid": ids,
+            "definition_id": "tgkr",
+            "is_hpd": pd.array(np.where(evaluable, hpd, pd.NA), dtype="boolean"),
+        }
+    )
+    survival = pd.DataFrame(
+        {
+            "usubjid": ids,
+            "os_months": np.round(rng.exponential(np.where(hpd, 4.0, 12.0)) * 30) / 30,
+            "event": rng.random(n) < 0.6,
+        }
+    )
+    judged = int(evaluable.sum())
+    small = {
+        "cohort_attrition": pd.DataFrame(
+            {
+                "step": [1, 2],
+                "status": ["no_pre_baseline_scan", "evaluable"],
+                "n": [n - judged, judged],
+                "n_remaining": [n, judged],
+            }
+        ),
+        "hpd_definitions": pd.DataFrame(
+            {
+                "definition_id": ["tgkr"],
+                "definition_order": [1],
+                "name": ["TGK ratio"],
+                "rule": ["TGKR >= 2"],
+                "thresholds_in_force": ["tgkr_min_ratio=2"],
+            }
+        ),
+        "hpd_definition_summary": pd.DataFrame(
+            {
+                "definition_id": ["tgkr"],
+                "definition_order": [1],
+                "subjects": [n],
+                "judged": [judged],
+                "hpd": [int(hpd.sum())],
+                "hpd_percent": [100 * hpd.sum() / judged],
+            }
+        ),
+        "hpd_definition_agreement": pd.DataFrame(
+            columns=[
+                "definition_a",
+                "definition_b",
+                "judged_by_both",
+                "hpd_by_a",
+                "hpd_by_b",
+                "hpd_by_both",
+                "jaccard_index",
+                "cohens_kappa",
+                "order_a",
+                "order_b",
+            ]
+        ).astype({"order_a": "int64", "order_b": "int64"}),
+    }
+    tables = {
+        "tumor_kinetics": kinetics,
+        "subject_characteristics": characteristics,
+        "hpd_classification": classification,
+        "survival": survival,
+        **small,
+    }
+    with duckdb.connect(str(path)) as con:
+        con.execute("create schema analytics")
+        for name, frame in tables.items():
+            con.register("frame", frame)
+            con.execute(f"create table analytics.{name} as select * from frame")
+            con.unregister("frame")
+
+
+@dataclass(frozen=True)
+class LargeReport:
+    result: ReportResult
+    warehouse: Path
+    warnings: list[str]
+    hpd: int
+
+
+@pytest.fixture(scope="module")
+def large_report(tmp_path_factory: pytest.TempPathFactory) -> LargeReport:
+    folder = tmp_path_factory.mktemp("large_report")
+    warehouse = folder / "warehouse.duckdb"
+    _large_warehouse(warehouse)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with duckdb.connect(str(warehouse)) as con:
+            result = build_report(con, folder / "reports")
+    hpd = query(warehouse, "select count(*) from analytics.hpd_classification where is_hpd")[0][0]
+    return LargeReport(
+        result=result,
+        warehouse=warehouse,
+        warnings=[f"{w.category.__name__}: {w.message}" for w in caught],
+        hpd=int(hpd),
+    )
+
+
+def test_a_large_report_emits_no_warning(large_report: LargeReport) -> None:
+    assert large_report.warnings == []
+
+
+def test_a_large_report_stays_small(large_report: LargeReport) -> None:
+    html_path = large_report.result.html
+    assert html_path.stat().st_size < 3_000_000
+    page = _parse(html_path.read_text(encoding="utf-8"))
+    listed = [row for row in page.rows if row and row[0].startswith("S-")]
+    assert len(listed) == HPD_LISTING_LIMIT < large_report.hpd
+    text = " ".join(page.text)
+    assert f"The first {HPD_LISTING_LIMIT} of {large_report.hpd} hyperprogressive" in text
+    images = [attrs for tag, attrs in page.tags if tag == "img"]
+    assert len(images) == 5
+    assert all(attrs["src"].startswith("data:image/png;base64,") for attrs in images)
+
+
+def test_a_large_report_says_how_its_figures_are_drawn(large_report: LargeReport) -> None:
+    text = " ".join(_parse(large_report.result.html.read_text(encoding="utf-8")).text)
+    assert "are shown as a density" in text
+    assert f"The {large_report.hpd} hyperprogressive subjects are not labelled" in text
+    assert f"{figures.BURDEN_SAMPLE} of the {large_report.hpd} subjects drawn at random" in text
+    assert "columns of consecutive subjects" in text
+    assert f"censored at {figures.KM_CENSOR_TICK_LIMIT} distinct times or fewer" in text
+    assert "Hyperprogressive subjects are labelled." not in text
+
+
+def test_a_large_report_tests_a_rare_category_by_monte_carlo(large_report: LargeReport) -> None:
+    tests = dict(
+        query(large_report.warehouse, "select distinct variable, test from analytics.table1")
+    )
+    assert tests["Histology"] == FREEMAN_HALTON_MONTE_CARLO
+    assert tests["Gender"] == "Pearson chi-square test"
+    assert FREEMAN_HALTON_MONTE_CARLO in large_report.result.html.read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- Chromium

@@ -19,6 +19,7 @@ import fcntl
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -169,7 +170,7 @@ def spark_generated(spark_env: None, tmp_path_factory: pytest.TempPathFactory) -
         # Data tests ran on the demo build; models only here.
         patch.setattr(
             "hpd.spark.build_selection",
-            lambda unit_tests, from_exports: [
+            lambda unit_tests, from_exports, fail_fast=False: [
                 "--exclude-resource-type", "unit_test", "test", "--exclude", "path:seeds/demo",
             ],
         )  # fmt: skip
@@ -211,6 +212,32 @@ def test_dbt_unit_and_data_tests_pass_on_spark(spark_demo: Build) -> None:
     assert kinds["model"] == kinds["seed"] == {"success"}
     assert sum(r["unique_id"].startswith("unit_test.") for r in results) >= 40
     assert "models, seeds and tests passed" in spark_demo.done.stdout
+
+
+def test_marts_contract_rules_are_checked_on_spark(spark_demo: Build) -> None:
+    """Spark does not enforce the marts' contract constraints; a data test per
+    mart checks them there, and it finds a row that breaks one."""
+    checked = [
+        r
+        for r in spark_demo.run_results["results"]
+        if ".contract_constraints_hold_" in r["unique_id"]
+    ]
+    assert len(checked) == 13, checked
+    assert {r["status"] for r in checked} == {"pass"}
+    compiled = next(
+        (spark_demo.reports.parent / "spark.dbt" / "target" / "compiled").rglob(
+            "contract_constraints_hold_tumor_kinetics_.sql"
+        )
+    ).read_text(encoding="utf-8")
+    match = re.search(r"from (\S+) as checked", compiled)
+    assert match is not None, compiled
+    session = open_warehouse(SparkSettings.from_env(spark_demo.warehouse)).session
+    row = session.sql(
+        "select * from analytics.tumor_kinetics where evaluability = 'evaluable' and tgk_pre > 0 limit 1"
+    )
+    row.withColumn("tgk_pre", row["tgk_pre"] + 1).createOrReplaceTempView("broken_kinetics")
+    found = session.sql(compiled.replace(match.group(1), "broken_kinetics")).collect()
+    assert [r["broken_rule"] for r in found] == ["tumor_kinetics_tgk_formulas"]
 
 
 def test_generated_cohort_marts_are_the_same_on_spark(spark_generated: Build) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,15 +20,22 @@ from scipy import stats
 from scipy.special import gammaln
 
 from conftest import query_dicts
+from hpd import statistics
+from hpd.report import CHARACTERISTICS_COLUMNS
 from hpd.statistics import (
     CHI_SQUARE,
+    EXACT_WORK_BUDGET,
     FISHER,
     FREEMAN_HALTON,
+    FREEMAN_HALTON_MONTE_CARLO,
     MANN_WHITNEY,
+    MONTE_CARLO_TABLES,
     NOT_COMPUTED,
     STUDENT_T,
     TABLE1_COLUMNS,
+    ExactTestTooLarge,
     categorical_test,
+    freeman_halton_monte_carlo_p,
     freeman_halton_p,
     kaplan_meier,
     logrank_test,
@@ -215,6 +223,132 @@ def test_the_exact_test_rejects_bad_tables() -> None:
 
 
 # ---------------------------------------------------------------------------
+# The work budget of the exact test, and the Monte Carlo estimate past it
+# ---------------------------------------------------------------------------
+
+JOB_SATISFACTION = [[1, 3, 10, 6], [2, 3, 10, 7], [1, 6, 14, 12], [0, 1, 9, 11]]
+# Location and histology as in a warehouse of a million subjects (490,000
+# evaluable, 10% hyperprogressors), with a category of 4 subjects: expected
+# counts below 5, margins in the hundreds of thousands.
+LARGE_RARE = [[269347, 30157], [82468, 9070], [52775, 5804], [22041, 2501], [3, 1]]
+LARGE_COMMON = [[122809, 13815], [110483, 12307], [97098, 10656], [8932, 957]]
+
+
+def _smallest_budget(table: list[list[int]]) -> int:
+    """The least `max_work` with which the exact test completes, by bisection."""
+    low, high = 0, 1
+    while True:
+        try:
+            freeman_halton_p(table, max_work=high)
+            break
+        except ExactTestTooLarge:
+            low, high = high, 2 * high
+    while high - low > 1:
+        middle = (low + high) // 2
+        try:
+            freeman_halton_p(table, max_work=middle)
+            high = middle
+        except ExactTestTooLarge:
+            low = middle
+    return high
+
+
+def test_the_budget_is_a_strict_cap() -> None:
+    # The 2 x 5 table of 200 subjects needs some thousands of steps: at its
+    # exact need it gives the unlimited result, one step less raises.
+    table = [[22, 15, 25, 18, 20], [18, 25, 15, 22, 20]]
+    need = _smallest_budget(table)
+    assert 1000 < need < EXACT_WORK_BUDGET
+    assert freeman_halton_p(table, max_work=need) == freeman_halton_p(table)
+    with pytest.raises(ExactTestTooLarge):
+        freeman_halton_p(table, max_work=need - 1)
+
+
+def test_categorical_test_at_the_edge_of_the_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A 2 x 4 table with expected counts below 5: exact at its need, the
+    # Monte Carlo estimate of the same test one step below.
+    table = [[30, 15, 10, 3], [10, 6, 3, 1]]
+    need = _smallest_budget(table)
+    exact = freeman_halton_p(table)
+    monkeypatch.setattr(statistics, "EXACT_WORK_BUDGET", need)
+    assert categorical_test(table) == (exact, FREEMAN_HALTON)
+    monkeypatch.setattr(statistics, "EXACT_WORK_BUDGET", need - 1)
+    p, name = categorical_test(table)
+    assert name == FREEMAN_HALTON_MONTE_CARLO
+    assert name == f"Freeman-Halton exact test (Monte Carlo, {MONTE_CARLO_TABLES} tables)"
+    assert p == pytest.approx(exact, abs=4 * math.sqrt(exact * (1 - exact) / MONTE_CARLO_TABLES))
+
+
+def test_the_budget_keeps_every_table_of_the_papers_size_exact() -> None:
+    for table in [*RXC_TABLES, *TWO_BY_TWO]:
+        assert freeman_halton_p(table, max_work=EXACT_WORK_BUDGET) == freeman_halton_p(table)
+    # Mehta & Patel's 5 x 7 example fits; Agresti's 4 x 4 of 96 subjects does not.
+    freeman_halton_p(
+        [
+            [1, 2, 2, 1, 1, 0, 1],
+            [2, 0, 0, 2, 3, 0, 0],
+            [0, 1, 1, 1, 2, 7, 3],
+            [1, 1, 2, 0, 0, 0, 1],
+            [0, 1, 1, 1, 1, 0, 0],
+        ],
+        max_work=EXACT_WORK_BUDGET,
+    )
+    with pytest.raises(ExactTestTooLarge):
+        freeman_halton_p(JOB_SATISFACTION, max_work=EXACT_WORK_BUDGET)
+
+
+def test_monte_carlo_estimates_the_exact_p_value() -> None:
+    exact = freeman_halton_p(JOB_SATISFACTION)  # 0.7827, R's fisher.test
+    estimate = freeman_halton_monte_carlo_p(JOB_SATISFACTION)
+    standard_error = math.sqrt(exact * (1 - exact) / MONTE_CARLO_TABLES)
+    assert estimate == pytest.approx(exact, abs=4 * standard_error)
+    # A fixed seed: the same estimate every time; another seed, another one.
+    assert freeman_halton_monte_carlo_p(JOB_SATISFACTION) == estimate
+    assert freeman_halton_monte_carlo_p(JOB_SATISFACTION, seed=1) != estimate
+    # The estimate counts the observed table: never 0.
+    assert freeman_halton_monte_carlo_p([[20, 0], [0, 20]], n_resamples=1000) == 1 / 1001
+
+
+def test_a_large_table_with_a_rare_category_falls_back_to_monte_carlo() -> None:
+    assert stats.contingency.expected_freq(np.array(LARGE_RARE)).min() < 5
+    with pytest.raises(ExactTestTooLarge):
+        freeman_halton_p(LARGE_RARE, max_work=EXACT_WORK_BUDGET)
+    p, name = categorical_test(LARGE_RARE)
+    assert name == FREEMAN_HALTON_MONTE_CARLO
+    assert categorical_test(LARGE_RARE) == (p, name)  # reproducible
+    # Without the rare row the table is large enough for the chi-square
+    # approximation of the exact test: the estimate agrees with it.
+    chi_square = stats.chi2_contingency(LARGE_RARE[:-1], correction=False).pvalue
+    estimate = freeman_halton_monte_carlo_p(LARGE_RARE[:-1])
+    assert estimate == pytest.approx(chi_square, abs=0.01)
+    # No exact reference for this one: another seed's estimate agrees within
+    # the Monte Carlo error.
+    again = freeman_halton_monte_carlo_p(LARGE_RARE, seed=7)
+    assert again == pytest.approx(p, abs=6 * math.sqrt(p * (1 - p) / MONTE_CARLO_TABLES))
+
+
+def test_monte_carlo_agrees_with_chi_square_on_a_large_table() -> None:
+    # Every expected count in the hundreds: categorical_test picks χ², and
+    # the exact test estimated on the same table agrees with it.
+    p, name = categorical_test(LARGE_COMMON)
+    assert name == CHI_SQUARE
+    assert freeman_halton_monte_carlo_p(LARGE_COMMON) == pytest.approx(p, abs=0.01)
+
+
+def test_a_large_two_by_two_table_is_always_exact(monkeypatch: pytest.MonkeyPatch) -> None:
+    table = [[440_000, 3], [49_000, 2]]  # expected count of the last cell: 0.5
+    expected = stats.fisher_exact(table).pvalue
+    p, name = categorical_test(table)
+    assert name == FISHER
+    # Enumerated within the budget, with log-factorials of half a million:
+    # their rounding leaves 8 or 9 significant digits.
+    assert p == pytest.approx(expected, rel=1e-7)
+    # Past the budget too: by scipy's 2 x 2 test, which needs no enumeration.
+    monkeypatch.setattr(statistics, "EXACT_WORK_BUDGET", 10)
+    assert categorical_test(table) == (pytest.approx(expected, rel=1e-12), FISHER)
+
+
+# ---------------------------------------------------------------------------
 # Two-group tests
 # ---------------------------------------------------------------------------
 
@@ -257,6 +391,36 @@ def test_mann_whitney_as_spss_reports_it_by_hand() -> None:
     p, name = numeric_test(x, y)
     assert name == MANN_WHITNEY
     assert p == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-12)
+
+
+def test_large_groups_are_tested_without_scipys_warning() -> None:
+    # scipy warns that Shapiro-Wilk's p-value "may not be accurate" past 5000
+    # values; the test is kept, without the warning.
+    rng = np.random.default_rng(13)
+    x = rng.normal(50, 10, 6000)
+    y = rng.lognormal(3.9, 0.3, 7000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p, name = numeric_test(x, y)
+    assert name == MANN_WHITNEY  # y is skewed: it fails Shapiro-Wilk
+    expected = stats.mannwhitneyu(
+        x, y, alternative="two-sided", use_continuity=False, method="asymptotic"
+    ).pvalue
+    assert p == pytest.approx(expected, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p, name = numeric_test(x, rng.normal(50, 10, 5500))
+    assert name == STUDENT_T
+
+
+def test_numeric_test_takes_series_and_arrays_as_lists() -> None:
+    values = [1.5, None, 3.0, float("nan"), 7.25, 2.0]
+    other = [4.0, 5.5, pd.NA, 6.0]
+    expected = numeric_test(values, other)
+    assert numeric_test(pd.Series(values, index=[9, 8, 7, 6, 5, 4]), pd.Series(other)) == expected
+    assert numeric_test(np.array(values, dtype=float), pd.array(other, dtype="Float64")) == (
+        expected
+    )
 
 
 def test_numeric_test_leaves_out_missing_values() -> None:
@@ -307,18 +471,7 @@ def test_empty_rows_and_columns_are_dropped() -> None:
 
 
 def _subjects(rows: list[tuple]) -> pd.DataFrame:  # type: ignore[type-arg]
-    columns = [
-        "sex",
-        "age",
-        "ecog_baseline",
-        "primsite",
-        "histol",
-        "metsites",
-        "regimen",
-        "mmr",
-        "pdl1cps",
-        "hpd",
-    ]
+    columns = [*CHARACTERISTICS_COLUMNS, "hpd"]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -438,6 +591,46 @@ def test_table1_rounds_percentages_half_up() -> None:
     assert list(gender["all_summary"]) == ["7 (88%)", "1 (13%)"]
 
 
+def test_table1_of_a_large_cohort() -> None:
+    # 200,000 subjects: Shapiro-Wilk past 5000 values without a warning, χ²
+    # for the common categories, the Monte Carlo estimate for a rare one.
+    rng = np.random.default_rng(31)
+    n = 200_000
+    histology = rng.choice(["ADENOCARCINOMA", "SQUAMOUS CELL CARCINOMA"], n, p=[0.7, 0.3])
+    histology[:4] = "SARCOMA"
+    subjects = pd.DataFrame(
+        {
+            "sex": rng.choice(["M", "F"], n),
+            "age": rng.normal(60, 10, n).round(),
+            "ecog_baseline": rng.choice([0.0, 1.0, np.nan], n, p=[0.5, 0.45, 0.05]),
+            "primsite": rng.choice(["STOMACH", "LIVER", " COLORECTAL "], n),
+            "histol": histology,
+            "metsites": rng.poisson(2, n).astype(float),
+            "regimen": rng.choice(["PD-1", "PD-L1"], n),
+            "mmr": rng.choice(["pMMR", "dMMR", None], n),
+            "pdl1cps": rng.exponential(2, n),
+            "hpd": rng.random(n) < 0.1,
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        table = table1(subjects)
+    tests = table.drop_duplicates("variable").set_index("variable")["test"]
+    assert tests["Histology"] == FREEMAN_HALTON_MONTE_CARLO
+    assert tests["Gender"] == tests["Location"] == tests["MMR"] == CHI_SQUARE
+    assert tests["Age"] in (STUDENT_T, MANN_WHITNEY)
+    location = _rows(table, "Location")
+    assert set(location["category"]) == {"STOMACH", "LIVER", "COLORECTAL"}  # stripped
+    counts = subjects["primsite"].str.strip().value_counts()
+    assert dict(zip(location["category"], location["all_n"], strict=True)) == counts.to_dict()
+    histology_rows = _rows(table, "Histology")
+    assert histology_rows["category"].tolist()[-1] == "SARCOMA"
+    assert histology_rows["all_n"].tolist()[-1] == 4
+    ecog = _rows(table, "ECOG")
+    assert ecog["all_n"].sum() == subjects["ecog_baseline"].notna().sum()
+    assert ecog["hpd_n"].sum() == subjects.loc[subjects["hpd"], "ecog_baseline"].notna().sum()
+
+
 def test_table1_needs_a_group_for_every_subject() -> None:
     subjects = SMALL.astype({"hpd": "object"})
     subjects.loc[0, "hpd"] = None
@@ -543,6 +736,58 @@ def test_logrank_three_groups_does_not_depend_on_the_labels() -> None:
     y = stats.CensoredData.right_censored(time[15:], ~event[15:])
     assert logrank_test(time, event, two) == pytest.approx(stats.logrank(x, y).pvalue, rel=1e-9)
     assert 0 < p < 1
+
+
+def _kaplan_meier_by_subject(time: np.ndarray, event: np.ndarray) -> list[tuple[float, ...]]:
+    """The estimate as the textbook walks it, one distinct time after the other."""
+    rows = []
+    at_risk, survival, greenwood = len(time), 1.0, 0.0
+    for moment in np.unique(time):
+        here = time == moment
+        deaths, censored = int((event & here).sum()), int((~event & here).sum())
+        if deaths:
+            survival *= 1 - deaths / at_risk
+            greenwood += deaths / (at_risk * (at_risk - deaths)) if at_risk > deaths else math.inf
+        rows.append((moment, at_risk, deaths, censored, survival, greenwood))
+        at_risk -= deaths + censored
+    return rows
+
+
+def test_kaplan_meier_of_many_tied_times_against_the_textbook_walk() -> None:
+    rng = np.random.default_rng(21)
+    time = np.round(rng.exponential(10, 3000), 0)  # whole months: many ties
+    event = rng.random(3000) < 0.7
+    km = kaplan_meier(pd.Series(time), pd.Series(event))
+    walk = _kaplan_meier_by_subject(time, event)
+    assert km["time"].tolist() == [row[0] for row in walk]
+    assert km["at_risk"].tolist() == [row[1] for row in walk]
+    assert km["events"].tolist() == [row[2] for row in walk]
+    assert km["censored"].tolist() == [row[3] for row in walk]
+    assert km["survival"].tolist() == [row[4] for row in walk]  # the same products
+    for row, (_, _, _, _, survival, greenwood) in zip(km.itertuples(), walk, strict=True):
+        if 0 < survival < 1 and math.isfinite(greenwood):
+            assert (row.ci_lower, row.ci_upper) == pytest.approx(
+                _log_log_ci(survival, greenwood), rel=1e-12
+            )
+
+
+def test_logrank_of_a_large_cohort_is_scipys() -> None:
+    rng = np.random.default_rng(22)
+    n = 200_000
+    group = rng.random(n) < 0.1
+    time = np.round(rng.exponential(np.where(group, 5.0, 12.0)) * 30) / 30  # days
+    event = rng.random(n) < 0.8
+    p = logrank_test(time, event, group)
+    a = stats.CensoredData.right_censored(time[group], ~event[group])
+    b = stats.CensoredData.right_censored(time[~group], ~event[~group])
+    assert p == pytest.approx(stats.logrank(a, b).pvalue, rel=1e-6, abs=1e-300)
+    # A weaker contrast, for a p-value that is not 0.
+    close = np.round(rng.exponential(np.where(group, 11.8, 12.0)) * 30) / 30
+    a = stats.CensoredData.right_censored(close[group], ~event[group])
+    b = stats.CensoredData.right_censored(close[~group], ~event[~group])
+    expected = stats.logrank(a, b).pvalue
+    assert 1e-6 < expected < 1
+    assert logrank_test(close, event, group) == pytest.approx(expected, rel=1e-9)
 
 
 def test_survival_summary_leaves_out_unknown_times() -> None:

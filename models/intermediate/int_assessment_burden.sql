@@ -56,7 +56,8 @@ new_lesion_sums as (
     inner join roles
         on results.usubjid = roles.usubjid
         and results.assessment_key = roles.assessment_key
-    where results.diameter_mm is not null
+    where results.lesion_class = 'NEW'
+        and results.diameter_mm is not null
         and roles.is_post_dose
         and roles.assessment_order >= new_lesions.first_measurable_order
     group by results.usubjid, results.assessment_key
@@ -91,6 +92,8 @@ lesion_states as (
             end
         ) as non_targets_absent
     from results
+    -- Target rows, most of them, count in none of the sums above.
+    where lesion_class in ('NEW', 'NON-TARGET')
     group by usubjid, assessment_key
 
 ),

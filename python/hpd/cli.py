@@ -1,23 +1,39 @@
 """The `hpd` command (SPEC §7).
 
 Exit status: 0 success, 1 the data failed a blocking check, 2 a usage or
-configuration error, 3 another refresh of the same warehouse is running.
+configuration error, 3 another refresh of the same warehouse is running;
+130 (Ctrl-C) or 143 (SIGTERM) for a refresh that was stopped.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 
 from hpd import synth
-from hpd.errors import EXIT_OK, EXIT_USAGE, HpdError, UsageError
-from hpd.refresh import TARGETS, RefreshOptions, RefreshResult, refresh, refresh_lock
-from hpd.report import build_report
+from hpd.errors import EXIT_DATA, EXIT_LOCKED, EXIT_OK, EXIT_USAGE, HpdError, UsageError
+from hpd.runs import (
+    EXIT_SIGINT,
+    EXIT_SIGTERM,
+    TARGETS,
+    RunRecord,
+    StopSignals,
+    Terminated,
+    read_runs,
+)
 from hpd.settings import READERS, resolve_settings
-from hpd.warehouse import DuckDBWarehouse, PostgresSettings, PostgresWarehouse, Warehouse
+
+# dbt, Great Expectations, pandas and matplotlib are imported where they are
+# used, so that `hpd status` (a monitoring check) starts in a moment.
+if TYPE_CHECKING:
+    from hpd.refresh import RefreshResult
+    from hpd.warehouse import Warehouse
 
 DEFAULT_WAREHOUSE = Path("build/warehouse.duckdb")
 DEFAULT_REPORTS = Path("build/reports")
@@ -77,6 +93,40 @@ def build_parser() -> argparse.ArgumentParser:
         default="tgkr",
         help="the hyperprogression definition Table 1 and survival compare (default: tgkr)",
     )
+    run.add_argument(
+        "--fail-fast",
+        action="store_true",
+        help="stop the dbt build at the first failing model or test (dbt --fail-fast)",
+    )
+    run.add_argument(
+        "--runs",
+        type=Path,
+        help="folder of run records (default: runs/ beside the warehouse; for --target "
+        "postgres, runs/ beside the reports folder)",
+    )
+    run.add_argument(
+        "--progress-every",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="during the dbt build, a progress line every SECONDS (default 10; 0: none)",
+    )
+
+    status = commands.add_parser(
+        "status",
+        help="the last refreshes from their run records; exit 0 if the latest succeeded, "
+        "1 if not, 2 if there is none",
+    )
+    where = status.add_mutually_exclusive_group()
+    where.add_argument(
+        "--warehouse",
+        type=Path,
+        default=DEFAULT_WAREHOUSE,
+        help="the refreshes of this DuckDB file (runs/ beside it)",
+    )
+    where.add_argument("--runs", type=Path, help="every refresh recorded in this runs folder")
+    status.add_argument("--last", type=int, default=10, metavar="N", help="runs shown (10)")
+    status.add_argument("--json", action="store_true", help="the run records as JSON")
 
     report = commands.add_parser(
         "report", help="rebuild the statistics and the HTML report from an existing warehouse"
@@ -134,6 +184,8 @@ def _counts(warehouse: Warehouse) -> tuple[list[tuple[str, int]], int, int]:
 
 
 def _summary(result: RefreshResult, spark_warehouse: Path | None = None) -> list[str]:
+    from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse
+
     if result.target == "spark":
         from hpd.spark import SparkSettings, open_warehouse
 
@@ -165,24 +217,193 @@ def _summary(result: RefreshResult, spark_warehouse: Path | None = None) -> list
     return lines
 
 
-def _run(args: argparse.Namespace) -> int:
-    settings = resolve_settings(args.config, args.set, args.reader)
-    options = RefreshOptions(
-        warehouse=args.warehouse,
-        reports=args.reports,
-        exports=args.exports,
-        settings=settings,
-        unit_tests=args.unit_tests,
-        definition=args.definition,
-        parquet=args.parquet,
-        target=args.target,
-        spark_warehouse=args.spark_warehouse,
+def _runs_dir(args: argparse.Namespace) -> Path:
+    if args.runs is not None:
+        return Path(args.runs)
+    if args.target in ("postgres", "spark"):
+        # Beside the reports folder, with postgres.dbt/ (spark.dbt/) and parquet/.
+        return Path(args.reports).resolve().parent / "runs"
+    return Path(args.warehouse).resolve().parent / "runs"
+
+
+def _warehouse_label(args: argparse.Namespace) -> str:
+    if args.target == "postgres":
+        from hpd.warehouse import PostgresSettings
+
+        try:
+            return PostgresSettings.from_env().label
+        except ValueError as error:
+            raise UsageError(f"HPD_PG_PORT: not a port number ({error})") from error
+    if args.target == "spark":
+        from hpd.spark import SparkSettings
+
+        return SparkSettings.from_env(args.spark_warehouse).label
+    return str(Path(args.warehouse).resolve())
+
+
+def _failure(error: BaseException, published: bool = False) -> tuple[int, str, str] | None:
+    """Exit status, run status and one-line message of an error the command
+    reports itself; None for anything else (a bug: Python's traceback)."""
+    if isinstance(error, KeyboardInterrupt):
+        name, code = (
+            ("SIGTERM", EXIT_SIGTERM) if isinstance(error, Terminated) else ("", EXIT_SIGINT)
+        )
+        stopped = f"interrupted ({name})" if name else "interrupted"
+        if published:
+            return code, "interrupted", f"hpd: {stopped} after the new warehouse was published"
+        return code, "interrupted", f"hpd: {stopped}; the published warehouse is unchanged"
+    if isinstance(error, HpdError):
+        status = {EXIT_DATA: "failed", EXIT_LOCKED: "locked"}.get(error.exit_status, "error")
+        return error.exit_status, status, f"hpd: error: {error}"
+    engine = {"psycopg2": "PostgreSQL", "pyspark": "Spark", "py4j": "Spark"}.get(
+        type(error).__module__.split(".")[0]
     )
-    result = refresh(options, progress=lambda line: print(f"hpd: {line}", flush=True))
-    print(f"hpd: refresh finished in {result.seconds:.1f} s")
-    for line in _summary(result, args.spark_warehouse):
-        print(f"hpd: {line}")
-    return EXIT_OK
+    if engine is not None:
+        # The PostgreSQL server or Spark refused a connection or a statement.
+        lines = str(error).strip().splitlines()
+        return EXIT_USAGE, "error", f"hpd: error: {engine}: {lines[0] if lines else error}"
+    return None
+
+
+def _run(args: argparse.Namespace) -> int:
+    """`hpd run`: the refresh, with its run record whatever the outcome."""
+    from hpd.refresh import RefreshOptions, refresh
+
+    runs_dir = _runs_dir(args)
+    try:
+        record = RunRecord(
+            runs_dir,
+            target=args.target,
+            warehouse=_warehouse_label(args),
+            exports=str(args.exports.resolve()) if args.exports is not None else None,
+            progress_every=args.progress_every,
+        )
+    except OSError as error:
+        raise UsageError(f"{runs_dir}: cannot write the run record: {error}") from error
+    monitor = record.monitor
+    with StopSignals() as signals:
+        try:
+            settings = resolve_settings(args.config, args.set, args.reader)
+            record.settings = settings
+            options = RefreshOptions(
+                warehouse=args.warehouse,
+                reports=args.reports,
+                exports=args.exports,
+                settings=settings,
+                unit_tests=args.unit_tests,
+                definition=args.definition,
+                parquet=args.parquet,
+                target=args.target,
+                spark_warehouse=args.spark_warehouse,
+                fail_fast=args.fail_fast,
+            )
+            result = refresh(options, monitor=monitor)
+            record.marts = result.marts
+            monitor.progress(f"refresh finished in {result.seconds:.1f} s")
+            for line in _summary(result, args.spark_warehouse):
+                monitor.progress(line)
+            # The refresh is done: a signal from here on is only noted.
+            signals.disarm()
+            record.finish("success", EXIT_OK, None)
+            return EXIT_OK
+        except BaseException as error:
+            signals.disarm()
+            failure = _failure(error, monitor.published)
+            if failure is None:
+                first = (str(error).strip().splitlines() or [""])[0]
+                record.finish("error", EXIT_DATA, f"{type(error).__name__}: {first}")
+                raise
+            code, status, message = failure
+            record.error(message)
+            record.finish(status, code, message.removeprefix("hpd: error: ").removeprefix("hpd: "))
+            return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    """`hpd status`: the last runs, newest first, and the latest one's stages.
+    Exit 0 if the latest finished run succeeded, 1 if not, 2 if there is none."""
+    if args.last < 1:
+        raise UsageError("--last must be at least 1")
+    if args.runs is not None:
+        runs_dir, warehouse = Path(args.runs), None
+    else:
+        warehouse = Path(args.warehouse).resolve()
+        runs_dir = warehouse.parent / "runs"
+    records = read_runs(runs_dir, str(warehouse) if warehouse is not None else None)
+    finished = [r for r in records if r.get("status") != "running"]
+    code = 2 if not finished else (EXIT_OK if finished[0].get("status") == "success" else 1)
+    shown = records[: args.last]
+    if args.json:
+        print(json.dumps(shown, indent=2))
+        return code
+    if not records:
+        print(f"hpd: no run records in {runs_dir}" + (f" for {warehouse}" if warehouse else ""))
+        return code
+    for line in _status_table(shown):
+        print(line)
+    latest = finished[0] if finished else records[0]
+    print()
+    print(f"run {latest['run_id']} ({runs_dir / str(latest['run_id'])}):")
+    for line in _stages_table(latest):
+        print(line)
+    return code
+
+
+def _short(text: str | None, width: int = 70) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _status_table(records: list[dict[str, Any]]) -> list[str]:
+    rows = [("run id", "started (UTC)", "seconds", "status", "exit", "subjects", "message")]
+    for r in records:
+        started = str(r.get("started_at") or "")[:19].replace("T", " ")
+        seconds = r.get("seconds")
+        rows.append(
+            (
+                str(r.get("run_id", "")),
+                started,
+                f"{seconds:.1f}" if isinstance(seconds, int | float) else "-",
+                str(r.get("status", "")),
+                "-" if r.get("exit_code") is None else str(r["exit_code"]),
+                "-" if r.get("subjects") is None else str(r["subjects"]),
+                _short(r.get("message")),
+            )
+        )
+    return _align(rows, right={2, 4, 5})
+
+
+def _stages_table(record: dict[str, Any]) -> list[str]:
+    stages = record.get("stages") or []
+    if not stages:
+        return ["  (no stage was reached)"]
+    rows = [("stage", "seconds", "peak memory")]
+    for stage in stages:
+        rows.append(
+            (
+                str(stage.get("name", "")),
+                f"{float(stage.get('seconds') or 0):.1f}",
+                f"{int(stage.get('peak_rss_bytes') or 0) / 2**20:.0f} MiB",
+            )
+        )
+    peak = record.get("peak_rss_bytes")
+    if isinstance(peak, int):
+        rows.append(
+            ("(run)", f"{float(record.get('seconds') or 0):.1f}", f"{peak / 2**20:.0f} MiB")
+        )
+    return ["  " + line for line in _align(rows, right={1, 2})]
+
+
+def _align(rows: Sequence[tuple[str, ...]], right: set[int]) -> list[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = []
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return lines
 
 
 def _check_definition(warehouse: Warehouse, definition: str) -> None:
@@ -200,6 +421,9 @@ def _check_definition(warehouse: Warehouse, definition: str) -> None:
 def _report_postgres(args: argparse.Namespace) -> int:
     """`hpd report --target postgres`: statistics from the published marts,
     written back into `analytics` in one transaction."""
+    from hpd.report import build_report
+    from hpd.warehouse import PostgresSettings, PostgresWarehouse
+
     settings = PostgresSettings.from_env()
     warehouse = PostgresWarehouse.connect(settings, analyst_role=settings.analyst_role)
     try:
@@ -216,6 +440,7 @@ def _pg_setup(args: argparse.Namespace) -> int:
     import os
 
     from hpd.postgres import pg_setup
+    from hpd.warehouse import PostgresSettings
 
     settings = PostgresSettings.from_env()
     pg_setup(
@@ -238,6 +463,9 @@ def _report(args: argparse.Namespace) -> int:
         html = report_spark(args.spark_warehouse, args.reports.resolve(), args.definition)
         print(f"hpd: report: {html}")
         return EXIT_OK
+    from hpd.refresh import refresh_lock
+    from hpd.report import build_report
+
     warehouse = args.warehouse.resolve()
     if not warehouse.is_file():
         raise UsageError(f"{warehouse}: no warehouse there; build one with `hpd run`")
@@ -262,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _run(args)
+        if args.command == "status":
+            return _status(args)
         if args.command == "report":
             return _report(args)
         if args.command == "pg-setup":
@@ -273,20 +503,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(str(error)) from error
             print(summary.describe())
             return EXIT_OK
-    except HpdError as error:
-        print(f"hpd: error: {error}", file=sys.stderr)
-        return error.exit_status
-    except Exception as error:
-        engine = {"psycopg2": "PostgreSQL", "pyspark": "Spark", "py4j": "Spark"}.get(
-            type(error).__module__.split(".")[0]
-        )
-        if engine is None:
+    except BaseException as error:
+        failure = _failure(error)
+        if failure is None:
             raise
-        # The PostgreSQL server or Spark refused a connection or a statement.
-        lines = str(error).strip().splitlines()
-        print(f"hpd: error: {engine}: {lines[0] if lines else error}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("hpd: interrupted; the published warehouse is unchanged", file=sys.stderr)
-        return 130
+        code, _, message = failure
+        print(message, file=sys.stderr)
+        return code
     return EXIT_USAGE

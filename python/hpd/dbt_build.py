@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 from dbt.cli.main import dbtRunner
 
 from hpd.errors import DataError
-from hpd.project import PROJECT_DIR
+from hpd.project import MEMORY_LIMIT_VARIABLE, PROJECT_DIR, duckdb_memory_limit
 
 
 @dataclass
@@ -20,6 +21,34 @@ class BuildOutcome:
     success: bool
     nodes: int = 0
     failures: list[str] = field(default_factory=list)
+
+
+@dataclass
+class NodeCounter:
+    """The nodes of a running dbt command, for progress lines: how many it
+    selected (dbt's ConcurrencyLine event carries the count of its run
+    queue) and how many have finished. dbt's threads update it."""
+
+    total: int | None = None
+    done: int = 0
+    failing: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def started(self, total: int) -> None:
+        with self._lock:
+            self.total = total
+
+    def finished(self, status: str) -> None:
+        with self._lock:
+            self.done += 1
+            if status in {"error", "fail"}:
+                self.failing += 1
+
+    def describe(self) -> str:
+        if self.total is None:
+            return "reading the project (no node started yet)"
+        failing = f", {self.failing} failing" if self.failing else ""
+        return f"{self.done} of {self.total} nodes done{failing}"
 
 
 def _describe_failure(result: Any) -> str:
@@ -37,12 +66,23 @@ def run_dbt(
     extra_args: list[str] | None = None,
     on_node: Callable[[str, str], None] | None = None,
     target: str | None = None,
+    counter: NodeCounter | None = None,
 ) -> BuildOutcome:
     """`dbt <command>` on `warehouse` with `variables`; logs and artifacts in
     `work_dir`. `command` is one word (`build`) or several (`docs generate`).
     `target` picks an output of profiles.yml (`postgres`: the server named by
-    the HPD_PG_* variables; `warehouse` is then not used)."""
+    the HPD_PG_* variables; `warehouse` is then not used). `counter` follows
+    the nodes as they finish.
+
+    dbt writes nothing to the console (its log file has everything): the
+    `hpd` command's own lines name the failing nodes, so output to cron mail
+    or a log file stays one format, without dbt's colour codes.
+
+    A KeyboardInterrupt (Ctrl-C, or SIGTERM as `hpd.runs.Terminated`) that
+    dbt caught after cancelling its queries is raised again here: the run
+    was stopped, the data did not fail."""
     os.environ["HPD_WAREHOUSE_PATH"] = str(warehouse)
+    os.environ[MEMORY_LIMIT_VARIABLE] = duckdb_memory_limit()
     args = [
         *([command] if isinstance(command, str) else command),
         *(["--target", target] if target else []),
@@ -56,17 +96,29 @@ def run_dbt(
         str(work_dir / "logs"),
         "--vars",
         json.dumps(variables),
-        "--quiet",
+        "--log-level",
+        "none",
+        # Said explicitly: dbt would otherwise apply the console's level to the file too.
+        "--log-level-file",
+        "debug",
         *(extra_args or []),
     ]
 
     def callback(event: Any) -> None:
-        if on_node is None or event.info.name != "NodeFinished":
+        name = event.info.name
+        if name == "ConcurrencyLine" and counter is not None:
+            counter.started(int(event.data.node_count))
+        if name != "NodeFinished":
             return
         data = event.data
-        on_node(data.node_info.unique_id, data.run_result.status)
+        if counter is not None:
+            counter.finished(data.run_result.status)
+        if on_node is not None:
+            on_node(data.node_info.unique_id, data.run_result.status)
 
     result = dbtRunner(callbacks=[callback]).invoke(args)
+    if isinstance(result.exception, KeyboardInterrupt):
+        raise result.exception
     outcome = BuildOutcome(success=bool(result.success))
     if result.exception is not None:
         outcome.failures.append(f"dbt: {result.exception}".splitlines()[0])
@@ -78,12 +130,15 @@ def run_dbt(
     return outcome
 
 
-def build_selection(unit_tests: bool, from_exports: bool) -> list[str]:
+def build_selection(unit_tests: bool, from_exports: bool, fail_fast: bool = False) -> list[str]:
     """What a refresh's `dbt build` leaves out: the unit tests unless asked
-    for, and the demo seeds when the exports are the input."""
+    for, and the demo seeds when the exports are the input. `fail_fast`:
+    stop at the first failing node (the rest are reported as skipped)."""
     extra = [] if unit_tests else ["--exclude-resource-type", "unit_test"]
     if from_exports:
         extra += ["--exclude", "path:seeds/demo"]
+    if fail_fast:
+        extra.append("--fail-fast")
     return extra
 
 

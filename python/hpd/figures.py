@@ -4,6 +4,17 @@ Every function takes DataFrames read from the warehouse and returns a
 matplotlib `Figure`; nothing here reads or writes files. The figures are
 built on the Agg canvas directly (no pyplot state, no GUI backend), so they
 can be drawn in a server process or a test without a display.
+
+A warehouse may hold a million subjects. The per-subject drawings of the
+paper (a marker, a label, a line or a bar per subject) are kept while they
+stay readable, and past that the figures summarise: Figure 2 shades the
+density of the subjects (hexagonal bins) above `SCATTER_POINT_LIMIT`
+subjects and labels the hyperprogressors only up to `LABEL_LIMIT`; Figure 4
+draws the median and interquartile range of the hyperprogressors, with a
+fixed random sample of them, above `LABEL_LIMIT`; the waterfall draws the
+sorted changes as about `WATERFALL_COLUMNS` filled columns above
+`WATERFALL_BAR_LIMIT` subjects. Every such figure says so in its title or
+legend, and the large drawings are rasterized.
 """
 
 from __future__ import annotations
@@ -16,6 +27,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection, PolyCollection
+from matplotlib.colors import LinearSegmentedColormap, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import FancyBboxPatch, Patch
@@ -57,6 +70,21 @@ REMAINING_LABELS: dict[str, str] = {
 }
 EVALUABLE_STATUS = "evaluable"
 
+# Up to this many hyperprogressors are labelled (Figure 2) and drawn one by
+# one (Figure 4): the paper has 5; labels past a dozen overlap.
+LABEL_LIMIT = 12
+# Figure 2 draws a marker per subject up to this many, then a density.
+SCATTER_POINT_LIMIT = 2000
+SCATTER_GRID = 80  # hexagons across the x axis of the density
+# The waterfall draws a bar per subject up to this many, then columns.
+WATERFALL_BAR_LIMIT = 500
+WATERFALL_COLUMNS = 1000
+# Figure 4 past LABEL_LIMIT: a fixed random sample of individual trajectories.
+BURDEN_SAMPLE = 100
+BURDEN_SAMPLE_SEED = 20190705  # any fixed seed: the figure must be reproducible
+# Kaplan-Meier curves mark censoring times with ticks up to this many per curve.
+KM_CENSOR_TICK_LIMIT = 100
+
 
 def _figure(width: float, height: float) -> Figure:
     figure = Figure(figsize=(width, height), dpi=100, layout="constrained")
@@ -85,6 +113,15 @@ def _evaluable(kinetics: pd.DataFrame) -> pd.DataFrame:
     if "evaluability" not in kinetics.columns:
         return kinetics.copy()
     return kinetics.loc[kinetics["evaluability"] == EVALUABLE_STATUS].copy()
+
+
+def _ramp(colour: str) -> LinearSegmentedColormap:
+    """A colour map from a light tint of `colour` through it to a dark shade,
+    for a density whose lowest counts must stay visible on white."""
+    red, green, blue = to_rgb(colour)
+    light = (0.75 + 0.25 * red, 0.75 + 0.25 * green, 0.75 + 0.25 * blue)
+    dark = (0.35 * red, 0.35 * green, 0.35 * blue)
+    return LinearSegmentedColormap.from_list(f"ramp{colour}", [light, colour, dark])
 
 
 def _empty_message(ax: Axes, message: str) -> None:
@@ -259,15 +296,23 @@ def tgk_scatter(
     The lines through the origin are TGK_post = TGK_pre (ratio 1) and
     TGK_post = 2 x TGK_pre (ratio 2); above the ratio-2 line with TGK_pre > 0
     (shaded) is hyperprogression by the TGK ratio. HPD subjects (`hpd_column`)
-    are drawn in red and labelled.
+    are drawn in red, and labelled when there are at most `LABEL_LIMIT` of
+    them (the legend says when they are not). Above `SCATTER_POINT_LIMIT`
+    subjects, a marker each would only blot the plane: the subjects are
+    counted in hexagonal bins instead, shaded on a log scale (not HPD in
+    blue, HPD in red), rasterized, and the title says so.
     """
     data = _evaluable(kinetics).dropna(subset=["tgk_pre", "tgk_post"])
+    dense = len(data) > SCATTER_POINT_LIMIT
     figure = _figure(7.5, 6.0)
     ax = figure.add_subplot()
     ax.set_xlabel("TGK$_{pre}$ (mm/month, pre-baseline → baseline)")
     ax.set_ylabel("TGK$_{post}$ (mm/month, baseline → first evaluation)")
     ax.set_title(
-        f"Figure 2. TGK on immunotherapy vs before it (n = {len(data)})", loc="left", fontsize=12
+        f"Figure 2. TGK on immunotherapy vs before it (n = {len(data)})"
+        + (", density of subjects" if dense else ""),
+        loc="left",
+        fontsize=12,
     )
     if data.empty:
         _empty_message(ax, "No evaluable subject")
@@ -302,37 +347,70 @@ def tgk_scatter(
         zorder=0,
     )
 
-    ax.scatter(
-        x[~hpd], y[~hpd], s=38, color=NON_HPD_COLOUR, edgecolor="white", linewidth=0.6, zorder=3
-    )
-    ax.scatter(x[hpd], y[hpd], s=60, marker="D", color=HPD_COLOUR, edgecolor="black", zorder=4)
-    if hpd.any():
-        labels = [str(v) for v in data.loc[hpd, label_column]] if label_column in data else []
-        if labels:
-            _label_points(ax, list(x[hpd]), list(y[hpd]), labels, [HPD_COLOUR] * len(labels))
+    hpd_count = int(hpd.sum())
+    labelled = 0 < hpd_count <= LABEL_LIMIT and label_column in data
+    if dense:
+        density = {
+            "gridsize": (SCATTER_GRID, round(SCATTER_GRID * 0.8)),
+            "extent": (x_low, x_high, y_low, y_high),
+            "bins": "log",
+            "mincnt": 1,
+            "linewidths": 0,
+            "rasterized": True,
+        }
+        if (~hpd).any():
+            ax.hexbin(x[~hpd], y[~hpd], cmap=_ramp(NON_HPD_COLOUR), zorder=3, **density)
+        if hpd.any():
+            ax.hexbin(x[hpd], y[hpd], cmap=_ramp(HPD_COLOUR), zorder=4, **density)
+    else:
+        ax.scatter(
+            x[~hpd], y[~hpd], s=38, color=NON_HPD_COLOUR, edgecolor="white", linewidth=0.6, zorder=3
+        )
+        ax.scatter(x[hpd], y[hpd], s=60, marker="D", color=HPD_COLOUR, edgecolor="black", zorder=4)
+    if labelled:
+        labels = [str(v) for v in data.loc[hpd, label_column]]
+        _label_points(ax, list(x[hpd]), list(y[hpd]), labels, [HPD_COLOUR] * len(labels))
 
+    hpd_text = f"HPD ({hpd_count})"
+    if hpd_count > LABEL_LIMIT:
+        hpd_text = f"HPD ({hpd_count}; not labelled, more than {LABEL_LIMIT})"
+    handles: list[Line2D | Patch]
+    if dense:
+        handles = [
+            Patch(color=NON_HPD_COLOUR, label=f"Not HPD ({(~hpd).sum()})"),
+            Patch(color=HPD_COLOUR, label=hpd_text),
+            Patch(
+                facecolor="white",
+                edgecolor="#555555",
+                label="Shade: subjects per hexagon (log scale)",
+            ),
+        ]
+    else:
+        handles = [
+            Line2D(
+                [],
+                [],
+                marker="o",
+                linestyle="",
+                color=NON_HPD_COLOUR,
+                label=f"Not HPD ({(~hpd).sum()})",
+            ),
+            Line2D(
+                [],
+                [],
+                marker="D",
+                linestyle="",
+                color=HPD_COLOUR,
+                markeredgecolor="black",
+                label=hpd_text,
+            ),
+        ]
     handles = [
         Line2D(
             [], [], color="#555555", linestyle="--", label="TGKR = 1 (TGK$_{post}$ = TGK$_{pre}$)"
         ),
         Line2D([], [], color=HPD_COLOUR, label="TGKR = 2 (TGK$_{post}$ = 2 \u00d7 TGK$_{pre}$)"),
-        Line2D(
-            [],
-            [],
-            marker="o",
-            linestyle="",
-            color=NON_HPD_COLOUR,
-            label=f"Not HPD ({(~hpd).sum()})",
-        ),
-        Line2D(
-            [],
-            [],
-            marker="D",
-            linestyle="",
-            color=HPD_COLOUR,
-            markeredgecolor="black",
-            label=f"HPD ({hpd.sum()})",
-        ),
+        *handles,
         Patch(color=HPD_COLOUR, alpha=0.12, label="TGK$_{pre}$ > 0 and TGKR ≥ 2"),
     ]
     figure.legend(handles=handles, loc="outside lower center", ncols=3, fontsize=8.5)
@@ -352,14 +430,26 @@ def burden_trajectories(
     kinetics: pd.DataFrame, hpd_column: str = "hpd", label_column: str = "usubjid"
 ) -> Figure:
     """Figure 4: irRECIST burden at pre-baseline → baseline → first evaluation
-    for each hyperprogressive subject, x = months from the first dose."""
-    data = kinetics.copy()
-    hpd = _as_bool(data[hpd_column]) if hpd_column in data else pd.Series(False, data.index)
-    data = data.loc[hpd].sort_values(label_column if label_column in data else "tgkr")
+    for each hyperprogressive subject, x = months from the first dose.
+
+    Up to `LABEL_LIMIT` hyperprogressors, a labelled line each. Past that,
+    the lines would be a tangle: the figure draws, at each of the three
+    scans, the median burden at the median time, with the interquartile
+    range of the burden (band) and of the time (whiskers), over a random
+    sample of `BURDEN_SAMPLE` individual lines (fixed seed), and the title
+    says so."""
+    hpd = (
+        _as_bool(kinetics[hpd_column])
+        if hpd_column in kinetics
+        else pd.Series(False, kinetics.index)
+    )
+    data = kinetics.loc[hpd].sort_values(label_column if label_column in kinetics else "tgkr")
     figure = _figure(8.0, 5.2)
     ax = figure.add_subplot()
+    summarised = len(data) > LABEL_LIMIT
     ax.set_title(
-        f"Figure 4. Tumor burden of the hyperprogressors (n = {len(data)})",
+        f"Figure 4. Tumor burden of the hyperprogressors (n = {len(data)})"
+        + (": median and interquartile range" if summarised else ""),
         loc="left",
         fontsize=12,
     )
@@ -367,6 +457,9 @@ def burden_trajectories(
     ax.set_ylabel("Tumor burden, irRECIST (mm)")
     if data.empty:
         _empty_message(ax, "No hyperprogressive subject")
+        return figure
+    if summarised:
+        _burden_summary(ax, data)
         return figure
 
     colours = [
@@ -446,6 +539,116 @@ def burden_trajectories(
     return figure
 
 
+_BURDEN_POINTS = [
+    ("pre_baseline_date", "s_pre_mm"),
+    ("baseline_date", "s_baseline_mm"),
+    ("first_evaluation_date", "s_first_evaluation_mm"),
+]
+
+
+def _burden_summary(ax: Axes, data: pd.DataFrame) -> None:
+    """Figure 4 for many hyperprogressors: quartiles at each scan, a sample of lines."""
+
+    def column(name: str) -> pd.Series:
+        return data[name] if name in data else pd.Series(np.nan, index=data.index)
+
+    first_dose = pd.to_datetime(column("first_dose_date"))
+    months = np.column_stack(
+        [
+            (pd.to_datetime(column(date)) - first_dose)
+            .dt.days.astype("float64")
+            .to_numpy(dtype=float, na_value=np.nan)
+            / DAYS_PER_MONTH
+            for date, _ in _BURDEN_POINTS
+        ]
+    )
+    burden = np.column_stack(
+        [
+            pd.to_numeric(column(name), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            for _, name in _BURDEN_POINTS
+        ]
+    )
+    known = np.isfinite(months) & np.isfinite(burden)
+
+    # A fixed random sample of the subjects' own lines, behind the summary.
+    drawable = np.flatnonzero(known.sum(axis=1) >= 2)
+    rng = np.random.default_rng(BURDEN_SAMPLE_SEED)
+    sample = np.sort(rng.choice(drawable, size=min(BURDEN_SAMPLE, len(drawable)), replace=False))
+    lines = [np.column_stack([months[i, known[i]], burden[i, known[i]]]) for i in sample]
+    ax.add_collection(
+        LineCollection(lines, colors="#9a9a9a", linewidths=0.5, alpha=0.5, rasterized=True)
+    )
+
+    scans = [index for index in range(len(_BURDEN_POINTS)) if known[:, index].any()]
+    quartiles = np.array(
+        [np.percentile(burden[known[:, j], j], [25, 50, 75]) for j in scans]
+    ).reshape(-1, 3)
+    times = np.array([np.percentile(months[known[:, j], j], [25, 50, 75]) for j in scans]).reshape(
+        -1, 3
+    )
+    ax.fill_between(
+        times[:, 1], quartiles[:, 0], quartiles[:, 2], color=HPD_COLOUR, alpha=0.18, linewidth=0
+    )
+    ax.errorbar(
+        times[:, 1],
+        quartiles[:, 1],
+        xerr=[times[:, 1] - times[:, 0], times[:, 2] - times[:, 1]],
+        fmt="o-",
+        color=HPD_COLOUR,
+        linewidth=2.0,
+        markersize=6,
+        elinewidth=1.0,
+        capsize=3,
+    )
+    ax.autoscale_view()
+    x_low, x_high = ax.get_xlim()
+    ax.set_xlim(min(x_low, -0.3), max(x_high, 0.6))  # the first dose (0) always in view
+    ax.set_ylim(0, ax.get_ylim()[1])
+    ax.axvline(0, color=GREY, linestyle=":", linewidth=1.0)
+    ax.text(
+        0.05,
+        0.97,
+        " first dose",
+        transform=ax.get_xaxis_transform(),
+        fontsize=8.5,
+        color=GREY,
+        va="top",
+    )
+    change = pd.to_numeric(column("pct_change_first_evaluation"), errors="coerce").dropna()
+    change_text = (
+        f"Change from baseline at the first evaluation: median {change.median():+.0f}% "
+        f"(interquartile range {change.quantile(0.25):+.0f}% to {change.quantile(0.75):+.0f}%)."
+        if len(change)
+        else ""
+    )
+    handles = [
+        Line2D([], [], color=HPD_COLOUR, marker="o", linewidth=2.0, label="Median at each scan"),
+        Patch(color=HPD_COLOUR, alpha=0.18, label="Interquartile range of the burden"),
+        Line2D(
+            [],
+            [],
+            color=HPD_COLOUR,
+            marker="|",
+            linestyle="",
+            markersize=10,
+            label="Interquartile range of the time",
+        ),
+        Line2D([], [], color="#9a9a9a", linewidth=0.8, label=f"{len(sample)} subjects at random"),
+    ]
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.06, 1.0), fontsize=8.5)
+    ax.grid(True, color="#eeeeee", linewidth=0.6)
+    ax.text(
+        0.0,
+        -0.16,
+        f"{len(data)} hyperprogressors, too many to draw one by one. Points: pre-baseline, "
+        f"baseline and first evaluation scans. {change_text}",
+        transform=ax.transAxes,
+        fontsize=8,
+        color="#505050",
+        wrap=True,
+    )
+
+
 # --------------------------------------------------------------------------- waterfall
 
 
@@ -461,6 +664,12 @@ def waterfall(
 
     Bars above `cap_percent` are truncated (when some bar is more than 1.25
     times it) and carry their value; HPD subjects are marked with a star.
+
+    Above `WATERFALL_BAR_LIMIT` subjects the bars would be thinner than a
+    pixel: the sorted changes are drawn as `WATERFALL_COLUMNS` filled columns
+    of consecutive subjects instead (rasterized), each as high as their mean
+    change and coloured by the mix of their responses, over a red strip as
+    dark as their share of hyperprogressors; a note under the chart says so.
     """
     data = _evaluable(kinetics) if evaluable_only else kinetics.copy()
     data = data.dropna(subset=["pct_change_first_evaluation"])
@@ -480,19 +689,24 @@ def waterfall(
         return figure
 
     values = data["pct_change_first_evaluation"].astype(float).to_numpy()
-    responses = [
-        str(r) if r is not None and not pd.isna(r) else "NE"
-        for r in data.get("response_first_evaluation_irrecist", pd.Series("NE", data.index))
-    ]
-    colours = [RESPONSE_COLOURS.get(r, GREY) for r in responses]
+    response_column = data.get("response_first_evaluation_irrecist", pd.Series("NE", data.index))
+    responses = (
+        response_column.astype("object").where(response_column.notna(), "NE").astype(str).to_numpy()
+    )
     truncate = float(values.max()) > 1.25 * cap_percent
     shown = np.minimum(values, cap_percent) if truncate else values
     positions = np.arange(len(values))
-    ax.bar(positions, shown, color=colours, width=0.8, edgecolor="white", linewidth=0.4)
+    hpd = _as_bool(data[hpd_column]).to_numpy() if hpd_column in data else np.zeros(len(data), bool)
     top = float(shown.max())
     bottom = float(min(shown.min(), -30.0))
     span = top - bottom
-    if truncate:
+    columns = len(values) > WATERFALL_BAR_LIMIT
+    if columns:
+        _waterfall_columns(ax, shown, responses, hpd, bottom - 0.03 * span, 0.04 * span)
+    else:
+        colours = [RESPONSE_COLOURS.get(str(r), GREY) for r in responses]
+        ax.bar(positions, shown, color=colours, width=0.8, edgecolor="white", linewidth=0.4)
+    if truncate and not columns:
         for position, value in zip(positions, values, strict=True):
             if value > cap_percent:
                 ax.text(
@@ -504,18 +718,17 @@ def waterfall(
                     fontsize=8,
                     rotation=90,
                 )
-    hpd = _as_bool(data[hpd_column]).to_numpy() if hpd_column in data else np.zeros(len(data), bool)
-    for position, value, flagged in zip(positions, shown, hpd, strict=True):
-        if flagged:
-            ax.text(
-                float(position),
-                min(float(value), 0.0) - 0.03 * span,
-                "★",
-                ha="center",
-                va="top",
-                fontsize=10,
-                color=HPD_COLOUR,
-            )
+    # A star under each hyperprogressor's bar (the columns have their strip).
+    for position in positions[hpd] if not columns else []:
+        ax.text(
+            float(position),
+            min(float(shown[position]), 0.0) - 0.03 * span,
+            "★",
+            ha="center",
+            va="top",
+            fontsize=10,
+            color=HPD_COLOUR,
+        )
     ax.axhline(20, color=RESPONSE_COLOURS["PD"], linestyle="--", linewidth=1.0)
     ax.axhline(-30, color=RESPONSE_COLOURS["PR"], linestyle="--", linewidth=1.0)
     ax.axhline(0, color="black", linewidth=0.8)
@@ -532,8 +745,9 @@ def waterfall(
     ax.set_xlim(-0.7, len(values) - 0.3)
     ax.set_ylim(bottom - 0.1 * span, top + (0.18 if truncate else 0.06) * span)
     ax.set_xticks([])
-    present = [r for r in RESPONSE_COLOURS if r in responses]
-    present += sorted({r for r in responses if r not in RESPONSE_COLOURS})
+    distinct = {str(r) for r in pd.unique(responses)}
+    present = [r for r in RESPONSE_COLOURS if r in distinct]
+    present += sorted(r for r in distinct if r not in RESPONSE_COLOURS)
     handles: list[Patch | Line2D] = [
         Patch(color=RESPONSE_COLOURS.get(r, GREY), label=RESPONSE_NAMES.get(r, r)) for r in present
     ]
@@ -542,11 +756,11 @@ def waterfall(
             Line2D(
                 [],
                 [],
-                marker="*",
+                marker="s" if columns else "*",
                 linestyle="",
                 color=HPD_COLOUR,
-                markersize=10,
-                label="Hyperprogression",
+                markersize=8 if columns else 10,
+                label="Hyperprogression" + (" (strip: share)" if columns else ""),
             )
         )
     ax.legend(
@@ -556,18 +770,93 @@ def waterfall(
         title="irRECIST response",
         title_fontsize=8.5,
     )
-    if truncate:
+    notes = []
+    if columns:
+        per_column = len(values) / min(len(values), WATERFALL_COLUMNS)
+        notes.append(
+            f"{len(values)} subjects in columns of about {per_column:.0f}: the mean change of "
+            "each, coloured by the mix of their responses;\nthe strip under them is as dark as "
+            "their share of hyperprogressors."
+        )
+        if truncate:
+            above = values > cap_percent
+            notes.append(
+                f"\n{int(above.sum())} changes above {cap_percent:.0f}% (up to "
+                f"{values.max():.0f}%) are drawn at {cap_percent:.0f}%."
+            )
+    elif truncate:
+        notes.append(
+            f"Bars above {cap_percent:.0f}% are truncated; their value is printed above them."
+        )
+    if notes:
         ax.text(
             0.0,
             -0.1,
-            f"Bars above {cap_percent:.0f}% are truncated; their value is printed above them.",
+            "".join(notes) if columns else " ".join(notes),
             transform=ax.transAxes,
             fontsize=8,
             color="#505050",
+            va="top" if columns else "baseline",
         )
     ax.grid(True, axis="y", color="#eeeeee", linewidth=0.6)
     ax.set_axisbelow(True)
     return figure
+
+
+def _waterfall_columns(
+    ax: Axes,
+    shown: np.ndarray,
+    responses: np.ndarray,
+    hpd: np.ndarray,
+    strip_top: float,
+    strip_height: float,
+) -> None:
+    """The waterfall of many subjects (sorted, best first in `shown`) as
+    filled columns of consecutive subjects: what a bar per subject would
+    look like once each pixel holds hundreds of them."""
+    count = len(shown)
+    width = min(count, WATERFALL_COLUMNS)
+    column = np.arange(count) * width // count
+    size = np.bincount(column, minlength=width)
+    height = np.bincount(column, weights=shown, minlength=width) / size
+    codes, distinct = pd.factorize(responses)
+    palette = np.array([to_rgb(RESPONSE_COLOURS.get(str(r), GREY)) for r in distinct])
+    colour = palette[codes]
+    mixed = np.column_stack(
+        [np.bincount(column, weights=colour[:, k], minlength=width) / size for k in range(3)]
+    )
+    start = np.concatenate([[0], np.cumsum(size)[:-1]]) - 0.5
+    end = start + size
+    corners = np.stack(
+        [
+            np.column_stack([start, np.zeros(width)]),
+            np.column_stack([start, height]),
+            np.column_stack([end, height]),
+            np.column_stack([end, np.zeros(width)]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(
+        PolyCollection(
+            list(corners), facecolors=mixed, edgecolors="none", linewidths=0, rasterized=True
+        )
+    )
+    # Under the columns, a strip as dark as the share of hyperprogressors.
+    share = np.bincount(column, weights=hpd.astype(float), minlength=width) / size
+    if share.any():
+        red, green, blue = to_rgb(HPD_COLOUR)
+        alpha = np.where(share > 0, 0.15 + 0.85 * share / share.max(), 0.0)
+        strip = corners.copy()
+        strip[:, :, 1] = [strip_top - strip_height, strip_top, strip_top, strip_top - strip_height]
+        ax.add_collection(
+            PolyCollection(
+                list(strip),
+                facecolors=[(red, green, blue, a) for a in alpha],
+                edgecolors="none",
+                linewidths=0,
+                rasterized=True,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- Kaplan-Meier
@@ -594,6 +883,9 @@ def km_curves(
     """Kaplan-Meier overall-survival step curves, one per group, with censor
     ticks and the median in the legend.
 
+    A curve censored at more than `KM_CENSOR_TICK_LIMIT` distinct times gets
+    no ticks (they would merge into a band along it), and the legend says so.
+
     `km_by_group` maps a group label to a `statistics.kaplan_meier` table
     (time, at_risk, events, censored, survival, ci_lower, ci_upper). Medians
     are taken from `medians` when given, else read off the curve. With
@@ -606,6 +898,7 @@ def km_curves(
     ax.set_ylabel("Probability of survival")
     palette = [HPD_COLOUR, NON_HPD_COLOUR, "#27865a", "#8e44ad", "#d35400", GREY]
     x_max = 0.0
+    ticked = unticked = False
     for index, (group, curve) in enumerate(km_by_group.items()):
         colour = (colours or {}).get(group, palette[index % len(palette)])
         table = curve.sort_values("time")
@@ -625,8 +918,14 @@ def km_curves(
                 lower = np.concatenate([[1.0], lower])
                 upper = np.concatenate([[1.0], upper])
             ax.fill_between(times, lower, upper, step="post", color=colour, alpha=0.1, linewidth=0)
-        if "censored" in table.columns:
-            censored = table.loc[table["censored"].astype(float) > 0]
+        censored = (
+            table.loc[table["censored"].astype(float) > 0]
+            if "censored" in table.columns
+            else table.iloc[:0]
+        )
+        unticked |= len(censored) > KM_CENSOR_TICK_LIMIT
+        if "censored" in table.columns and len(censored) <= KM_CENSOR_TICK_LIMIT:
+            ticked = True
             ax.plot(
                 censored["time"].astype(float),
                 censored["survival"].astype(float),
@@ -646,8 +945,12 @@ def km_curves(
     handles, labels = ax.get_legend_handles_labels()
     if not handles:
         return figure
-    handles.append(Line2D([], [], marker="|", linestyle="", color="black", markersize=10))
-    labels.append("censored")
+    if ticked or not unticked:
+        handles.append(Line2D([], [], marker="|", linestyle="", color="black", markersize=10))
+        labels.append("censored" if not unticked else "censored (where marked)")
+    if unticked:
+        handles.append(Line2D([], [], linestyle=""))
+        labels.append(f"censoring not marked past {KM_CENSOR_TICK_LIMIT} censoring times")
     title = None
     if logrank_p is not None and not math.isnan(logrank_p):
         shown = "<0.001" if logrank_p < 0.001 else f"= {logrank_p:.3f}"

@@ -78,6 +78,10 @@ def _file_columns(con: duckdb.DuckDBPyConnection, path: Path) -> list[str]:
     return [column[0] for column in description or []]
 
 
+def _sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
@@ -117,24 +121,28 @@ def load_domain(con: duckdb.DuckDBPyConnection, folder: Path, spec: DomainSpec) 
     if path.stat().st_size == 0:
         raise DataError(f"{location(path.name)}: the file is empty (no header row)")
     mapping = _column_map(path, spec, _file_columns(con, path))
-    # The file as read, in file order (DuckDB preserves insertion order, so a
-    # freshly created table's rowid is the row's position after the header).
-    try:
-        con.execute(f"create temp table _export as select * from {_reader_sql(path)}", [str(path)])
-    except duckdb.Error as error:
-        raise _unreadable(path, error) from error
     selected = ", ".join(
         f"cast({quote_identifier(mapping[c])} as varchar) as {c}"
         if c in mapping
         else f"cast(null as varchar) as {c}"
         for c in spec.columns
     )
+    # The file is written once, as read, in file order (DuckDB preserves
+    # insertion order, so the stored table's rowid is the row's position after
+    # the header); `raw.<domain>` is a view adding the file name and the row
+    # number. Copying 17 million rows of text a second time to number them
+    # would double the load.
+    rows_table = f"raw.{spec.name}__rows"
+    try:
+        con.execute(
+            f"create table {rows_table} as select {selected} from {_reader_sql(path)}", [str(path)]
+        )
+    except duckdb.Error as error:
+        raise _unreadable(path, error) from error
     con.execute(
-        f"create table {table} as select {selected}, "
-        "cast(? as varchar) as _file_name, rowid + 1 as _row_number from _export",
-        [path.name],
+        f"create view {table} as select *, {_sql_literal(path.name)} as _file_name, "
+        f"rowid + 1 as _row_number from {rows_table}"
     )
-    con.execute("drop table _export")
     rows = con.execute(f"select count(*) from {table}").fetchone()
     return LoadedDomain(spec.name, path.name, int(rows[0]) if rows else 0)
 

@@ -14,6 +14,10 @@ and leaves the published ones as they were.
 
 One refresh at a time: a refresh holds a PostgreSQL advisory lock for its
 whole run (exit status 3 for a second one).
+
+Its stages are those of a DuckDB refresh (`hpd.runs.STAGES`) less `docs`,
+plus `copy` (the checked exports streamed to the server) after
+`quality_exports`.
 """
 
 from __future__ import annotations
@@ -29,13 +33,14 @@ from typing import TYPE_CHECKING, Any
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import build_failed, build_selection, failing_nodes, run_dbt
+from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import LockedError, UsageError
-from hpd.loader import LoadedDomain, copy_domain, load_exports
+from hpd.loader import LoadedDomain, copy_domain
 from hpd.outputs import export_parquet, publish_parquet
-from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
+from hpd.quality import QualityResult, build_data_docs, validate_marts
 from hpd.report import build_report
-from hpd.warehouse import PostgresSettings, PostgresWarehouse, quote_identifier
+from hpd.runs import Monitor, critical_section, mart_counts
+from hpd.warehouse import DuckDBWarehouse, PostgresSettings, PostgresWarehouse, quote_identifier
 
 if TYPE_CHECKING:
     from hpd.refresh import Progress, RefreshOptions, RefreshResult
@@ -159,11 +164,12 @@ def swap_schemas(warehouse: PostgresWarehouse) -> list[str]:
     return published
 
 
-def refresh_postgres(options: RefreshOptions, progress: Progress) -> RefreshResult:
+def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     """`hpd run --target postgres`: the refresh of `hpd.refresh.refresh`, on the
     server named by the HPD_PG_* variables (see the module docstring)."""
-    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables
+    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables, demo_subjects
 
+    progress = monitor.progress
     started = time.monotonic()
     settings = PostgresSettings.from_env()
     reports = options.reports.resolve()
@@ -172,6 +178,7 @@ def refresh_postgres(options: RefreshOptions, progress: Progress) -> RefreshResu
     shutil.rmtree(staged_reports, ignore_errors=True)
     work_dir = reports.parent / "postgres.dbt"
     work_dir.mkdir(parents=True, exist_ok=True)
+    monitor.use_work_dir(work_dir)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     parquet_root = (options.parquet or reports.parent / "parquet").resolve()
     staged_parquet = parquet_root / f".building-{run_id}"
@@ -195,33 +202,48 @@ def refresh_postgres(options: RefreshOptions, progress: Progress) -> RefreshResu
                             duckdb.connect(str(_fresh(work_dir / "exports.duckdb")))
                         )
                         loaded = _load(
-                            options, exports_db, warehouse, quality, staged_reports, progress
+                            options, exports_db, warehouse, quality, staged_reports, monitor
                         )
                     else:
-                        progress("using the bundled demo cohort")
-                    nodes = _build(options, warehouse, work_dir, progress, dbt_variables(options))
-                    check_subjects_kept(warehouse)
-                    progress("data-quality checks on the marts (Great Expectations)")
-                    quality.append(validate_marts(warehouse, raw=exports_db))
-                _gate(quality, staged_reports, reports, progress)
-                data_docs = build_data_docs(quality, staged_reports)
-                progress("statistics, figures and report")
-                report = build_report(warehouse, staged_reports, options.definition, settings.label)
-                grant_analyst(warehouse, settings.analyst_role)
-                progress("BI outputs: Parquet files")
-                with duckdb.connect() as mirror:
-                    warehouse.copy_to_duckdb(mirror, "analytics")
-                    export_parquet(mirror, staged_parquet)
-                progress("publishing: renaming the new schemas into place (one transaction)")
-                swap_schemas(warehouse)
+                        demo_subjects(monitor)
+                        progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+                    with monitor.stage("dbt_build"):
+                        nodes = _build(
+                            options, warehouse, work_dir, monitor, dbt_variables(options)
+                        )
+                    with monitor.stage("quality_marts"):
+                        check_subjects_kept(warehouse)
+                        progress("data-quality checks on the marts (Great Expectations)")
+                        quality.append(validate_marts(warehouse, raw=exports_db))
+                        _gate(quality, staged_reports, reports, progress)
+                        data_docs = build_data_docs(quality, staged_reports)
+                with monitor.stage("statistics_report"):
+                    progress("statistics, figures and report")
+                    report = build_report(
+                        warehouse, staged_reports, options.definition, settings.label
+                    )
+                    grant_analyst(warehouse, settings.analyst_role)
+                with monitor.stage("outputs"):
+                    progress("BI outputs: Parquet files")
+                    with duckdb.connect() as mirror:
+                        warehouse.copy_to_duckdb(mirror, "analytics")
+                        export_parquet(mirror, staged_parquet)
+                        marts = mart_counts(DuckDBWarehouse(mirror))
+                with monitor.stage("publish"):
+                    progress("publishing: renaming the new schemas into place (one transaction)")
+                    # An interrupt waits for the commit and the renames that follow it.
+                    with critical_section():
+                        swap_schemas(warehouse)
+                        monitor.published = True
+                        parquet = publish_parquet(staged_parquet, parquet_root, run_id)
+                        _publish_reports(staged_reports, reports)
             except BaseException:
                 # Only this refresh's schemas: the lock is still held.
-                with contextlib.suppress(Exception):
-                    warehouse.connection.rollback()
-                    drop_schemas(warehouse, BUILDING)
+                if not monitor.published:
+                    with contextlib.suppress(Exception):
+                        warehouse.connection.rollback()
+                        drop_schemas(warehouse, BUILDING)
                 raise
-        parquet = publish_parquet(staged_parquet, parquet_root, run_id)
-        _publish_reports(staged_reports, reports)
     except BaseException:
         shutil.rmtree(staged_reports, ignore_errors=True)
         shutil.rmtree(staged_parquet, ignore_errors=True)
@@ -242,6 +264,7 @@ def refresh_postgres(options: RefreshOptions, progress: Progress) -> RefreshResu
         parquet=parquet,
         quality=quality,
         target="postgres",
+        marts=marts,
     )
 
 
@@ -257,25 +280,22 @@ def _load(
     warehouse: PostgresWarehouse,
     quality: list[QualityResult],
     staged_reports: Path,
-    progress: Progress,
+    monitor: Monitor,
 ) -> list[LoadedDomain]:
     """Read and check the exports in a local DuckDB file, as a DuckDB refresh
     does, then stream them to the server's `raw__building` (COPY)."""
-    from hpd.refresh import _gate
+    from hpd.refresh import load_and_check
 
     assert options.exports is not None
-    progress(f"loading exports from {options.exports}")
-    loaded = load_exports(exports_db, options.exports)
-    for domain in loaded:
-        source = domain.file_name or "no file"
-        progress(f"  {domain.domain}: {domain.rows} rows ({source})")
-    progress("data-quality checks on the exports (Great Expectations)")
-    quality.append(validate_exports(exports_db))
-    _gate(quality, staged_reports, options.reports.resolve(), progress)
-    progress(f"copying the exports to {warehouse.label} (COPY)")
-    for domain in loaded:
-        copy_domain(exports_db, domain, warehouse)
-    warehouse.commit()
+    progress = monitor.progress
+    loaded = load_and_check(
+        exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
+    )
+    with monitor.stage("copy"):
+        progress(f"copying the exports to {warehouse.label} (COPY)")
+        for domain in loaded:
+            copy_domain(exports_db, domain, warehouse)
+        warehouse.commit()
     return loaded
 
 
@@ -283,21 +303,30 @@ def _build(
     options: RefreshOptions,
     warehouse: PostgresWarehouse,
     work_dir: Path,
-    progress: Progress,
+    monitor: Monitor,
     variables: dict[str, Any],
 ) -> int:
     """dbt build --target postgres into the `__building` schemas."""
+    from hpd.refresh import build_progress
+
+    progress = monitor.progress
     progress("building the warehouse (dbt build --target postgres: models and data tests)")
 
-    outcome = run_dbt(
-        "build",
-        work_dir / "unused.duckdb",
-        {**variables, "schema_suffix": BUILDING},
-        work_dir,
-        build_selection(options.unit_tests, options.exports is not None),
-        on_node=failing_nodes(progress),
-        target="postgres",
-    )
+    counter = NodeCounter()
+    try:
+        with monitor.ticker(lambda: build_progress(monitor, counter)):
+            outcome = run_dbt(
+                "build",
+                work_dir / "unused.duckdb",
+                {**variables, "schema_suffix": BUILDING},
+                work_dir,
+                build_selection(options.unit_tests, options.exports is not None, options.fail_fast),
+                on_node=failing_nodes(progress),
+                target="postgres",
+                counter=counter,
+            )
+    finally:
+        monitor.keep_dbt_results()
     if not outcome.success:
         # A rejected DM row also fails the relationship tests; name its cause.
         with contextlib.suppress(_pg_error()):

@@ -8,6 +8,10 @@ failed or interrupted refresh leaves the previous warehouse as it was.
 (new schemas renamed into place in one transaction): `hpd.postgres`; and
 `target="spark"` a Spark warehouse (new tables, then each published table
 pointed at its new files): `hpd.spark`.
+
+A refresh goes through the stages of `hpd.runs.STAGES` (load,
+quality_exports, dbt_build, quality_marts, statistics_report, outputs, docs,
+publish), each timed with its peak memory by the `Monitor` it is given.
 """
 
 from __future__ import annotations
@@ -27,12 +31,15 @@ from typing import Any
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import build_failed, build_selection, failing_nodes, run_dbt
+from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import DataError, LockedError, UsageError
 from hpd.loader import LoadedDomain, load_exports
 from hpd.outputs import export_parquet, publish_parquet, serving_path, write_serving
+from hpd.project import DEMO_DIR, limit_duckdb_memory
 from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
 from hpd.report import build_report
+from hpd.runs import TARGETS, Monitor, critical_section, csv_rows, mart_counts
+from hpd.warehouse import DuckDBWarehouse
 
 Progress = Callable[[str], None]
 
@@ -53,6 +60,8 @@ class RefreshOptions:
     # HPD_SPARK_WAREHOUSE); `warehouse` is used by DuckDB only.
     target: str = "duckdb"
     spark_warehouse: Path | None = None
+    # Stop dbt at the first failing model or test (dbt's --fail-fast).
+    fail_fast: bool = False
 
 
 @dataclass
@@ -69,6 +78,8 @@ class RefreshResult:
     parquet: Path
     quality: list[QualityResult]
     target: str = "duckdb"
+    # Rows of each table of the published `analytics`.
+    marts: dict[str, int] = field(default_factory=dict)
 
     @property
     def warnings(self) -> int:
@@ -97,9 +108,12 @@ def refresh_lock(warehouse: Path) -> Iterator[None]:
 
 
 def _remove(path: Path) -> None:
+    """Remove a DuckDB file with its write-ahead log and the folder DuckDB
+    spills to past its memory limit (left behind by a killed refresh)."""
     for candidate in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             candidate.unlink()
+    shutil.rmtree(path.with_name(path.name + ".tmp"), ignore_errors=True)
 
 
 def dbt_variables(options: RefreshOptions) -> dict[str, Any]:
@@ -137,20 +151,23 @@ def building_path(warehouse: Path) -> Path:
     return warehouse.with_name(f"hpd_build_{stem}.duckdb.building")
 
 
-TARGETS = ("duckdb", "postgres", "spark")
-
-
-def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResult:
+def refresh(
+    options: RefreshOptions, progress: Progress = print, monitor: Monitor | None = None
+) -> RefreshResult:
+    """Refresh the warehouse of `options`. Progress lines go to `monitor`
+    (which also times the stages), or else to `progress` as they are."""
+    monitor = monitor or Monitor(progress)
     if options.target not in TARGETS:
         raise UsageError(f"unknown target {options.target!r}; one of {', '.join(TARGETS)}")
     if options.target == "postgres":
         from hpd.postgres import refresh_postgres
 
-        return refresh_postgres(options, progress)
+        return refresh_postgres(options, monitor)
     if options.target == "spark":
         from hpd.spark import refresh_spark
 
-        return refresh_spark(options, progress)
+        return refresh_spark(options, monitor)
+    progress = monitor.progress
     started = time.monotonic()
     warehouse = options.warehouse.resolve()
     check_warehouse_name(warehouse)
@@ -163,6 +180,7 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         staged_reports = reports.with_name(reports.name + ".building")
         shutil.rmtree(staged_reports, ignore_errors=True)
         work_dir = warehouse.parent / (warehouse.name + ".dbt")
+        monitor.use_work_dir(work_dir)
         run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         parquet_root = (options.parquet or warehouse.parent / "parquet").resolve()
         staged_parquet = parquet_root / f".building-{run_id}"
@@ -173,29 +191,41 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         try:
             loaded: list[LoadedDomain] = []
             if options.exports is not None:
-                loaded = _load(options.exports, building, quality, progress)
-                _gate(quality, staged_reports, reports, progress)
+                loaded = _load(options.exports, building, quality, staged_reports, reports, monitor)
             else:
-                progress("using the bundled demo cohort")
-            nodes = _build(options, building, work_dir, progress)
-            with duckdb.connect(str(building)) as con:
-                check_subjects_kept(con)
-                progress("data-quality checks on the marts (Great Expectations)")
-                quality.append(validate_marts(con))
-                _gate(quality, staged_reports, reports, progress)
-                data_docs = build_data_docs(quality, staged_reports)
-                progress("statistics, figures and report")
-                report = build_report(con, staged_reports, options.definition, warehouse)
-                progress("BI outputs: Parquet files and the serving file")
-                export_parquet(con, staged_parquet)
-                write_serving(con, staged_serving)
-                con.execute("checkpoint")
-            progress("documentation site (dbt docs)")
-            docs_site = _docs_site(options, building, work_dir, staged_reports)
-            os.replace(building, warehouse)
-            os.replace(staged_serving, serving)
-            parquet = publish_parquet(staged_parquet, parquet_root, run_id)
-            _publish_reports(staged_reports, reports)
+                demo_subjects(monitor)
+                progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+            with monitor.stage("dbt_build"):
+                nodes = _build(options, building, work_dir, monitor)
+            with limit_duckdb_memory(duckdb.connect(str(building))) as con:
+                with monitor.stage("quality_marts"):
+                    check_subjects_kept(con)
+                    progress("data-quality checks on the marts (Great Expectations)")
+                    quality.append(validate_marts(con))
+                    _gate(quality, staged_reports, reports, progress)
+                    data_docs = build_data_docs(quality, staged_reports)
+                with monitor.stage("statistics_report"):
+                    progress("statistics, figures and report")
+                    report = build_report(con, staged_reports, options.definition, warehouse)
+                with monitor.stage("outputs"):
+                    progress("BI outputs: Parquet files and the serving file")
+                    export_parquet(con, staged_parquet)
+                    write_serving(con, staged_serving)
+                    marts = mart_counts(DuckDBWarehouse(con))
+                    con.execute("checkpoint")
+            with monitor.stage("docs"):
+                progress("documentation site (dbt docs)")
+                docs_site = _docs_site(options, building, work_dir, staged_reports)
+            with monitor.stage("publish"):
+                progress("publishing the warehouse, the serving file, Parquet and reports")
+                # An interrupt waits for the renames: never half published.
+                with critical_section():
+                    os.replace(building, warehouse)
+                    _remove(building)  # only DuckDB's spill folder is left to remove
+                    os.replace(staged_serving, serving)
+                    parquet = publish_parquet(staged_parquet, parquet_root, run_id)
+                    _publish_reports(staged_reports, reports)
+                    monitor.published = True
         except BaseException:
             _remove(building)
             _remove(staged_serving)
@@ -214,7 +244,14 @@ def refresh(options: RefreshOptions, progress: Progress = print) -> RefreshResul
         serving=serving,
         parquet=parquet,
         quality=quality,
+        marts=marts,
     )
+
+
+def demo_subjects(monitor: Monitor) -> None:
+    """The demo cohort's subjects: the rows of its DM seed."""
+    with contextlib.suppress(OSError):
+        monitor.subjects = csv_rows(DEMO_DIR / "dm.csv")
 
 
 def _docs_site(
@@ -234,18 +271,49 @@ def _docs_site(
 
 
 def _load(
-    exports: Path, building: Path, quality: list[QualityResult], progress: Progress
+    exports: Path,
+    building: Path,
+    quality: list[QualityResult],
+    staged_reports: Path,
+    reports: Path,
+    monitor: Monitor,
 ) -> list[LoadedDomain]:
-    """Load the exports into `raw` and run the exports suite on them."""
-    progress(f"loading exports from {exports}")
-    with duckdb.connect(str(building)) as con:
+    """Load the exports into `raw` and run the exports suite on them (a
+    blocking failure stops the refresh here, before dbt)."""
+    with limit_duckdb_memory(duckdb.connect(str(building))) as con:
+        return load_and_check(con, exports, quality, staged_reports, reports, monitor)
+
+
+def load_and_check(
+    con: duckdb.DuckDBPyConnection,
+    exports: Path,
+    quality: list[QualityResult],
+    staged_reports: Path,
+    reports: Path,
+    monitor: Monitor,
+) -> list[LoadedDomain]:
+    """The `load` and `quality_exports` stages on the DuckDB database behind
+    `con` (the building file, or the PostgreSQL refresh's scratch file)."""
+    progress = monitor.progress
+    with monitor.stage("load"):
+        progress(f"loading exports from {exports}")
         loaded = load_exports(con, exports)
+        record_loaded(monitor, loaded)
         for domain in loaded:
             source = domain.file_name or "no file"
             progress(f"  {domain.domain}: {domain.rows} rows ({source})")
+        progress(f"  {monitor.subjects} subjects (DM rows)")
+    with monitor.stage("quality_exports"):
         progress("data-quality checks on the exports (Great Expectations)")
         quality.append(validate_exports(con))
+        _gate(quality, staged_reports, reports, progress)
     return loaded
+
+
+def record_loaded(monitor: Monitor, loaded: list[LoadedDomain]) -> None:
+    """Rows per domain, and the subjects (DM rows), for progress and the run record."""
+    monitor.rows = {domain.domain: domain.rows for domain in loaded}
+    monitor.subjects = monitor.rows.get("dm")
 
 
 def _gate(
@@ -265,17 +333,38 @@ def _gate(
     result.raise_for_blocking()
 
 
-def _build(options: RefreshOptions, building: Path, work_dir: Path, progress: Progress) -> int:
+def build_progress(monitor: Monitor, counter: NodeCounter) -> str:
+    """The periodic line of a running dbt build."""
+    subjects = f"; {monitor.subjects} subjects" if monitor.subjects is not None else ""
+    return f"  dbt build: {counter.describe()}{subjects}"
+
+
+def _build(options: RefreshOptions, building: Path, work_dir: Path, monitor: Monitor) -> int:
     """dbt build (models, seeds and data tests) into the new warehouse file."""
+    progress = monitor.progress
     progress("building the warehouse (dbt build: models and data tests)")
 
-    extra = build_selection(options.unit_tests, options.exports is not None)
-    outcome = run_dbt(
-        "build", building, dbt_variables(options), work_dir, extra, on_node=failing_nodes(progress)
-    )
+    extra = build_selection(options.unit_tests, options.exports is not None, options.fail_fast)
+    counter = NodeCounter()
+    try:
+        with monitor.ticker(lambda: build_progress(monitor, counter)):
+            outcome = run_dbt(
+                "build",
+                building,
+                dbt_variables(options),
+                work_dir,
+                extra,
+                on_node=failing_nodes(progress),
+                counter=counter,
+            )
+    finally:
+        monitor.keep_dbt_results()
     if not outcome.success:
         # A rejected DM row also fails the relationship tests; name its cause.
-        with duckdb.connect(str(building)) as con, contextlib.suppress(duckdb.Error):
+        with (
+            limit_duckdb_memory(duckdb.connect(str(building))) as con,
+            contextlib.suppress(duckdb.Error),
+        ):
             check_subjects_kept(con)
         raise build_failed(outcome, work_dir)
     progress(f"  {outcome.nodes} models, seeds and tests passed")

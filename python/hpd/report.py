@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
@@ -97,6 +98,9 @@ class ReportContent:
     hpd_subjects: pd.DataFrame
     images: Mapping[str, bytes] = field(default_factory=dict)
     title: str = "Hyperprogression on immunotherapy: tumor-growth kinetics report"
+    # Figure captions that depend on the data (how many subjects a figure
+    # draws one by one), by figure name; the others are fixed.
+    captions: Mapping[str, str] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- reading
@@ -135,14 +139,12 @@ def _figure_png(figure: Figure) -> bytes:
 
 def _survival_groups(survival: pd.DataFrame) -> pd.Series:
     flags = survival["is_hpd"].astype("boolean")
-    return pd.Series(
-        [
-            NOT_JUDGED_GROUP if pd.isna(flag) else HPD_GROUP if flag else NOT_HPD_GROUP
-            for flag in flags
-        ],
-        index=survival.index,
-        dtype="object",
+    groups = np.where(
+        flags.isna().to_numpy(),
+        NOT_JUDGED_GROUP,
+        np.where(flags.fillna(False).to_numpy(dtype=bool), HPD_GROUP, NOT_HPD_GROUP),
     )
+    return pd.Series(groups, index=survival.index, dtype="object")
 
 
 def _write_table(con: Source, name: str, frame: pd.DataFrame) -> None:
@@ -151,16 +153,63 @@ def _write_table(con: Source, name: str, frame: pd.DataFrame) -> None:
 
 @dataclass(frozen=True)
 class Marts:
-    """The marts the report reads, for one hyperprogression definition."""
+    """The marts the report reads, for one hyperprogression definition.
+
+    Only the columns the report uses are read: the per-subject frames have a
+    row per treated subject, a million in a large warehouse, and each column
+    read costs time and memory (text and dates most)."""
 
     definition: str
     attrition: pd.DataFrame
     definitions: pd.DataFrame
     definition_summary: pd.DataFrame
     agreement: pd.DataFrame
-    kinetics: pd.DataFrame  # tumor_kinetics + `hpd_selected` (the definition's is_hpd)
-    evaluable: pd.DataFrame  # evaluable subjects' characteristics + `is_hpd`
-    survival: pd.DataFrame  # treated subjects' survival + `is_hpd`
+    # The evaluable subjects (those Figure 2 and the waterfall draw):
+    # KINETICS_COLUMNS of tumor_kinetics and `hpd_selected` (the definition's is_hpd).
+    kinetics: pd.DataFrame
+    # The definition's hyperprogressors: HYPERPROGRESSOR_COLUMNS and `hpd_selected`.
+    hyperprogressors: pd.DataFrame
+    evaluable: pd.DataFrame  # evaluable subjects' Table 1 characteristics + `is_hpd`
+    survival: pd.DataFrame  # treated subjects' `os_months`, `event` + `is_hpd`
+
+
+# What the figures and the listing need from `analytics.tumor_kinetics`.
+KINETICS_COLUMNS = (
+    "usubjid",
+    "evaluability",
+    "tgk_pre",
+    "tgk_post",
+    "tgkr",
+    "pct_change_first_evaluation",
+    "response_first_evaluation_irrecist",
+)
+HYPERPROGRESSOR_COLUMNS = (
+    *KINETICS_COLUMNS,
+    "first_dose_date",
+    "pre_baseline_date",
+    "baseline_date",
+    "first_evaluation_date",
+    "s_pre_mm",
+    "s_baseline_mm",
+    "s_first_evaluation_mm",
+)
+CHARACTERISTICS_COLUMNS = (
+    "sex",
+    "age",
+    "ecog_baseline",
+    "primsite",
+    "histol",
+    "metsites",
+    "regimen",
+    "mmr",
+    "pdl1cps",
+)
+# The hyperprogressive subjects listed in the report, at most.
+HPD_LISTING_LIMIT = 100
+
+
+def _columns(alias: str, names: Sequence[str]) -> str:
+    return ", ".join(f"{alias}.{name}" for name in names)
 
 
 @dataclass(frozen=True)
@@ -225,10 +274,23 @@ def read_marts(con: Source, definition: str = "tgkr") -> Marts:
         kinetics=_frame(
             warehouse,
             f"""
-            select k.*, c.is_hpd as hpd_selected
+            select {_columns("k", KINETICS_COLUMNS)}, c.is_hpd as hpd_selected
             from {marts["tumor_kinetics"]} as k
             left join {marts["hpd_classification"]} as c
                 on c.usubjid = k.usubjid and c.definition_id = ?
+            where k.evaluability = 'evaluable'
+            order by k.usubjid
+            """,
+            by_definition,
+        ),
+        hyperprogressors=_frame(
+            warehouse,
+            f"""
+            select {_columns("k", HYPERPROGRESSOR_COLUMNS)}, c.is_hpd as hpd_selected
+            from {marts["tumor_kinetics"]} as k
+            inner join {marts["hpd_classification"]} as c
+                on c.usubjid = k.usubjid and c.definition_id = ?
+            where c.is_hpd
             order by k.usubjid
             """,
             by_definition,
@@ -236,7 +298,7 @@ def read_marts(con: Source, definition: str = "tgkr") -> Marts:
         evaluable=_frame(
             warehouse,
             f"""
-            select s.*, c.is_hpd
+            select {_columns("s", CHARACTERISTICS_COLUMNS)}, c.is_hpd
             from {marts["subject_characteristics"]} as s
             inner join {marts["tumor_kinetics"]} as k on k.usubjid = s.usubjid
             inner join {marts["hpd_classification"]} as c
@@ -249,7 +311,7 @@ def read_marts(con: Source, definition: str = "tgkr") -> Marts:
         survival=_frame(
             warehouse,
             f"""
-            select s.*, c.is_hpd
+            select s.os_months, s.event, c.is_hpd
             from {marts["survival"]} as s
             left join {marts["hpd_classification"]} as c
                 on c.usubjid = s.usubjid and c.definition_id = ?
@@ -258,6 +320,60 @@ def read_marts(con: Source, definition: str = "tgkr") -> Marts:
             by_definition,
         ),
     )
+
+
+def _captions(
+    kinetics: pd.DataFrame, hyperprogressors: int, curves: Mapping[str, pd.DataFrame]
+) -> dict[str, str]:
+    """The captions of the figures drawn differently for many subjects."""
+    evaluable = kinetics.loc[kinetics["evaluability"] == figures.EVALUABLE_STATUS]
+    scattered = int((evaluable["tgk_pre"].notna() & evaluable["tgk_post"].notna()).sum())
+    changes = int(evaluable["pct_change_first_evaluation"].notna().sum())
+    captions = {}
+    tgk = (
+        "Figure 2. TGK on immunotherapy (TGK<sub>post</sub>) against TGK before it "
+        "(TGK<sub>pre</sub>) for the evaluable subjects; lines through the origin of ratio "
+        "1 and 2."
+    )
+    if scattered > figures.SCATTER_POINT_LIMIT:
+        tgk += (
+            f" The {scattered} subjects are shown as a density: subjects per hexagon, on a log "
+            "scale, hyperprogressive subjects in red."
+        )
+    if hyperprogressors > figures.LABEL_LIMIT:
+        tgk += (
+            f" The {hyperprogressors} hyperprogressive subjects are not labelled (more than "
+            f"{figures.LABEL_LIMIT}); the first of them are listed below."
+        )
+    else:
+        tgk += " Hyperprogressive subjects are labelled."
+    captions["tgk"] = tgk
+    if hyperprogressors > figures.LABEL_LIMIT:
+        captions["burden"] = (
+            "Figure 4. irRECIST tumor burden of the hyperprogressive subjects at the "
+            "pre-baseline, baseline and first evaluation scans: the median burden at the "
+            "median time of each scan, with the interquartile ranges of the burden (band) and "
+            f"of the time (whiskers), over the lines of {figures.BURDEN_SAMPLE} of the "
+            f"{hyperprogressors} subjects drawn at random."
+        )
+    if changes > figures.WATERFALL_BAR_LIMIT:
+        captions["waterfall"] = (
+            "Change in irRECIST burden from baseline to the first evaluation, sorted, for "
+            f"{changes} subjects drawn as columns of consecutive subjects (their mean change, "
+            "coloured by the mix of their irRECIST responses); dashed lines at +20% and "
+            "\u221230%; the red strip under the columns is as dark as their share of "
+            "hyperprogressive subjects."
+        )
+    if any(
+        int((curve["censored"] > 0).sum()) > figures.KM_CENSOR_TICK_LIMIT
+        for curve in curves.values()
+    ):
+        captions["kaplan_meier"] = (
+            "Kaplan\u2013Meier estimates of overall survival by group; censored subjects are "
+            f"marked by ticks on the curves censored at {figures.KM_CENSOR_TICK_LIMIT} distinct "
+            "times or fewer; the medians are in the legend and the table above."
+        )
+    return captions
 
 
 def compute_report(marts: Marts, warehouse: str, generated_at: datetime) -> ComputedReport:
@@ -299,7 +415,7 @@ def compute_report(marts: Marts, warehouse: str, generated_at: datetime) -> Comp
     drawn: dict[str, Figure] = {
         "flowchart": figures.flowchart(marts.attrition),
         "tgk": figures.tgk_scatter(kinetics, hpd_column="hpd_selected"),
-        "burden": figures.burden_trajectories(kinetics, hpd_column="hpd_selected"),
+        "burden": figures.burden_trajectories(marts.hyperprogressors, hpd_column="hpd_selected"),
         "waterfall": figures.waterfall(kinetics, hpd_column="hpd_selected"),
         "kaplan_meier": figures.km_curves(
             curves,
@@ -323,8 +439,9 @@ def compute_report(marts: Marts, warehouse: str, generated_at: datetime) -> Comp
         definitions=marts.definition_summary,
         agreement=marts.agreement,
         survival_summary=os_out,
-        hpd_subjects=kinetics.loc[kinetics["hpd_selected"].astype("boolean").fillna(False)],
+        hpd_subjects=marts.hyperprogressors,
         images={name: _figure_png(figure) for name, figure in drawn.items()},
+        captions=_captions(kinetics, len(marts.hyperprogressors), curves),
     )
     return ComputedReport(
         table1=characteristics.assign(definition_id=definition),
@@ -621,8 +738,19 @@ def _survival_html(summary: pd.DataFrame, definition: str) -> str:
 
 
 def _hpd_subjects_html(subjects: pd.DataFrame) -> str:
+    """The hyperprogressive subjects, the first `HPD_LISTING_LIMIT` of them:
+    a large warehouse has tens of thousands, which belong in the warehouse
+    (`analytics.hpd_classification`), not in a page."""
     if subjects.empty:
         return '<p class="note">No hyperprogressive subject.</p>'
+    total = len(subjects)
+    listed = subjects.head(HPD_LISTING_LIMIT)
+    note = (
+        f'<p class="note">The first {len(listed)} of {total} hyperprogressive subjects, by '
+        "subject identifier; all of them are in <code>analytics.hpd_classification</code>.</p>"
+        if total > len(listed)
+        else ""
+    )
     rows = [
         [
             _e(row.usubjid),
@@ -632,9 +760,9 @@ def _hpd_subjects_html(subjects: pd.DataFrame) -> str:
             _fixed(row.pct_change_first_evaluation, 0, "%"),
             _e(row.response_first_evaluation_irrecist),
         ]
-        for row in subjects.itertuples()
+        for row in listed.itertuples()
     ]
-    return _table(
+    return note + _table(
         [
             "Subject",
             "TGK<sub>pre</sub> (mm/month)",
@@ -672,8 +800,13 @@ code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.92em; }
 
 def render_html(content: ReportContent) -> str:
     """The report as one self-contained HTML page (inline CSS, images as data
-    URIs, no script, no external resource). Every data value is escaped."""
+    URIs, no script, no external resource). Every data value is escaped.
+
+    Its size does not grow with the subjects: the tables are summaries, the
+    listing of hyperprogressive subjects is capped (`HPD_LISTING_LIMIT`) and
+    the figures summarise large cohorts (`hpd.figures`)."""
     images = content.images
+    captions = content.captions
     no_label, hpd_label = content.group_labels
     generated = content.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()
     sections = [
@@ -708,17 +841,23 @@ def render_html(content: ReportContent) -> str:
             images,
             "kaplan_meier",
             "Kaplan-Meier curves of overall survival by hyperprogression group",
-            "Kaplan\u2013Meier estimates of overall survival by group; ticks mark censored "
-            "subjects; the medians are in the legend and the table above.",
+            captions.get(
+                "kaplan_meier",
+                "Kaplan\u2013Meier estimates of overall survival by group; ticks mark censored "
+                "subjects; the medians are in the legend and the table above.",
+            ),
         ),
         "<h2>5. Tumor growth kinetics (Figure 2)</h2>",
         _image(
             images,
             "tgk",
             "Figure 2: TGK post against TGK pre",
-            "Figure 2. TGK on immunotherapy (TGK<sub>post</sub>) against TGK before it "
-            "(TGK<sub>pre</sub>) for the evaluable subjects; lines through the origin of ratio "
-            "1 and 2. Hyperprogressive subjects are labelled.",
+            captions.get(
+                "tgk",
+                "Figure 2. TGK on immunotherapy (TGK<sub>post</sub>) against TGK before it "
+                "(TGK<sub>pre</sub>) for the evaluable subjects; lines through the origin of "
+                "ratio 1 and 2. Hyperprogressive subjects are labelled.",
+            ),
         ),
         "<h3>Hyperprogressive subjects</h3>",
         _hpd_subjects_html(content.hpd_subjects),
@@ -727,16 +866,22 @@ def render_html(content: ReportContent) -> str:
             images,
             "burden",
             "Figure 4: tumor burden of the hyperprogressors",
-            "Figure 4. irRECIST tumor burden at the pre-baseline, baseline and first "
-            "evaluation scans of each hyperprogressive subject.",
+            captions.get(
+                "burden",
+                "Figure 4. irRECIST tumor burden at the pre-baseline, baseline and first "
+                "evaluation scans of each hyperprogressive subject.",
+            ),
         ),
         "<h2>7. Change at the first evaluation</h2>",
         _image(
             images,
             "waterfall",
             "Waterfall plot of the change in tumor burden at the first evaluation",
-            "Change in irRECIST burden from baseline to the first evaluation, coloured by the "
-            "irRECIST response; dashed lines at +20% and \u221230%.",
+            captions.get(
+                "waterfall",
+                "Change in irRECIST burden from baseline to the first evaluation, coloured by "
+                "the irRECIST response; dashed lines at +20% and \u221230%.",
+            ),
         ),
     ]
     return (

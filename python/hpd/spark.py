@@ -46,13 +46,14 @@ from urllib.parse import urlparse
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import build_failed, build_selection, failing_nodes, run_dbt
+from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import DataError, LockedError, UsageError, location
-from hpd.loader import LoadedDomain, load_exports
+from hpd.loader import LoadedDomain
 from hpd.outputs import export_parquet, publish_parquet
-from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
+from hpd.quality import QualityResult, build_data_docs, validate_marts
 from hpd.report import build_report, definition_ids
-from hpd.warehouse import SparkWarehouse, spark_identifier, spark_string
+from hpd.runs import Monitor, critical_section, mart_counts
+from hpd.warehouse import DuckDBWarehouse, SparkWarehouse, spark_identifier, spark_string
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -376,11 +377,12 @@ def publish(session: SparkSession, progress: Progress) -> list[str]:
 # --------------------------------------------------------------------------- the refresh
 
 
-def refresh_spark(options: RefreshOptions, progress: Progress) -> RefreshResult:
+def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     """`hpd run --target spark`: the refresh of `hpd.refresh.refresh` on the
     Spark warehouse `options.spark_warehouse` (see the module docstring)."""
-    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables
+    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables, demo_subjects
 
+    progress = monitor.progress
     started = time.monotonic()
     settings = SparkSettings.from_env(options.spark_warehouse)
     reports = options.reports.resolve()
@@ -389,6 +391,7 @@ def refresh_spark(options: RefreshOptions, progress: Progress) -> RefreshResult:
     shutil.rmtree(staged_reports, ignore_errors=True)
     work_dir = reports.parent / "spark.dbt"
     work_dir.mkdir(parents=True, exist_ok=True)
+    monitor.use_work_dir(work_dir)
     run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     run_root = settings.data / run_id
     parquet_root = (options.parquet or reports.parent / "parquet").resolve()
@@ -410,30 +413,43 @@ def refresh_spark(options: RefreshOptions, progress: Progress) -> RefreshResult:
                             duckdb.connect(str(_fresh(work_dir / "exports.duckdb")))
                         )
                         loaded = _load(
-                            options, exports_db, warehouse, quality, staged_reports, progress
+                            options, exports_db, warehouse, quality, staged_reports, monitor
                         )
                     else:
-                        progress("using the bundled demo cohort")
-                    nodes = _build(
-                        options, warehouse, run_root, work_dir, progress, dbt_variables(options)
+                        demo_subjects(monitor)
+                        progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+                    with monitor.stage("dbt_build"):
+                        nodes = _build(
+                            options, warehouse, run_root, work_dir, monitor, dbt_variables(options)
+                        )
+                    with monitor.stage("quality_marts"):
+                        check_subjects_kept(warehouse)
+                        progress("data-quality checks on the marts (Great Expectations)")
+                        quality.append(validate_marts(warehouse, raw=exports_db))
+                        _gate(quality, staged_reports, reports, progress)
+                        data_docs = build_data_docs(quality, staged_reports)
+                with monitor.stage("statistics_report"):
+                    progress("statistics, figures and report")
+                    report = build_report(
+                        warehouse, staged_reports, options.definition, settings.label
                     )
-                    check_subjects_kept(warehouse)
-                    progress("data-quality checks on the marts (Great Expectations)")
-                    quality.append(validate_marts(warehouse, raw=exports_db))
-                _gate(quality, staged_reports, reports, progress)
-                data_docs = build_data_docs(quality, staged_reports)
-                progress("statistics, figures and report")
-                report = build_report(warehouse, staged_reports, options.definition, settings.label)
-                progress("BI outputs: Parquet files")
-                with duckdb.connect() as mirror:
-                    warehouse.copy_to_duckdb(mirror, "analytics")
-                    export_parquet(mirror, staged_parquet)
-                progress("publishing: pointing the published tables at the new files")
-                publish(session, progress)
+                with monitor.stage("outputs"):
+                    progress("BI outputs: Parquet files")
+                    with duckdb.connect() as mirror:
+                        warehouse.copy_to_duckdb(mirror, "analytics")
+                        export_parquet(mirror, staged_parquet)
+                        marts = mart_counts(DuckDBWarehouse(mirror))
+                with monitor.stage("publish"):
+                    progress("publishing: pointing the published tables at the new files")
+                    # An interrupt waits for the catalog updates.
+                    with critical_section():
+                        publish(session, progress)
+                        monitor.published = True
             except BaseException:
-                with contextlib.suppress(Exception):
-                    drop_building(session)
-                shutil.rmtree(run_root, ignore_errors=True)
+                if not monitor.published:
+                    with contextlib.suppress(Exception):
+                        drop_building(session)
+                    shutil.rmtree(run_root, ignore_errors=True)
                 raise
             # The previous refresh's files stay for readers still on them.
             prune_runs(settings, {run_id, *previous})
@@ -456,6 +472,7 @@ def refresh_spark(options: RefreshOptions, progress: Progress) -> RefreshResult:
         parquet=parquet,
         quality=quality,
         target="spark",
+        marts=marts,
     )
 
 
@@ -471,34 +488,31 @@ def _load(
     warehouse: SparkWarehouse,
     quality: list[QualityResult],
     staged_reports: Path,
-    progress: Progress,
+    monitor: Monitor,
 ) -> list[LoadedDomain]:
     """Read and check the exports in a local DuckDB file, as a DuckDB refresh
     does, then hand each `raw` table to Spark as a Parquet file."""
-    from hpd.refresh import _gate
+    from hpd.refresh import load_and_check
 
     assert options.exports is not None
-    progress(f"loading exports from {options.exports}")
-    loaded = load_exports(exports_db, options.exports)
-    for domain in loaded:
-        source = domain.file_name or "no file"
-        progress(f"  {domain.domain}: {domain.rows} rows ({source})")
-    progress("data-quality checks on the exports (Great Expectations)")
-    quality.append(validate_exports(exports_db))
-    _gate(quality, staged_reports, options.reports.resolve(), progress)
-    progress(f"handing the exports to Spark (Parquet, {warehouse.label})")
-    for domain in loaded:
-        source = domain.file_name or f"{domain.domain}.csv"
-        # In file order, so the Parquet file reads back as the export did.
-        select = f"select * from raw.{domain.domain} order by _row_number"
-        try:
-            seen = warehouse.write_from_duckdb(exports_db, select, "raw", domain.domain)
-        except Exception as error:
-            raise DataError(
-                f"{location(source)}: cannot be loaded into Spark: {_first_line(error)}"
-            ) from error
-        if seen != domain.rows:
-            raise DataError(f"{location(source)}: Spark read {seen} rows of {domain.rows}")
+    progress = monitor.progress
+    loaded = load_and_check(
+        exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
+    )
+    with monitor.stage("copy"):
+        progress(f"handing the exports to Spark (Parquet, {warehouse.label})")
+        for domain in loaded:
+            source = domain.file_name or f"{domain.domain}.csv"
+            # In file order, so the Parquet file reads back as the export did.
+            select = f"select * from raw.{domain.domain} order by _row_number"
+            try:
+                seen = warehouse.write_from_duckdb(exports_db, select, "raw", domain.domain)
+            except Exception as error:
+                raise DataError(
+                    f"{location(source)}: cannot be loaded into Spark: {_first_line(error)}"
+                ) from error
+            if seen != domain.rows:
+                raise DataError(f"{location(source)}: Spark read {seen} rows of {domain.rows}")
     return loaded
 
 
@@ -507,21 +521,30 @@ def _build(
     warehouse: SparkWarehouse,
     run_root: Path,
     work_dir: Path,
-    progress: Progress,
+    monitor: Monitor,
     variables: dict[str, Any],
 ) -> int:
     """dbt build --target spark into the `__building` databases, every
     table's files under the refresh's folder."""
+    from hpd.refresh import build_progress
+
+    progress = monitor.progress
     progress("building the warehouse (dbt build --target spark: models and data tests)")
-    outcome = run_dbt(
-        "build",
-        work_dir / "unused.duckdb",
-        {**variables, "schema_suffix": BUILDING, "spark_location_root": str(run_root)},
-        work_dir,
-        build_selection(options.unit_tests, options.exports is not None),
-        on_node=failing_nodes(progress),
-        target="spark",
-    )
+    counter = NodeCounter()
+    try:
+        with monitor.ticker(lambda: build_progress(monitor, counter)):
+            outcome = run_dbt(
+                "build",
+                work_dir / "unused.duckdb",
+                {**variables, "schema_suffix": BUILDING, "spark_location_root": str(run_root)},
+                work_dir,
+                build_selection(options.unit_tests, options.exports is not None, options.fail_fast),
+                on_node=failing_nodes(progress),
+                target="spark",
+                counter=counter,
+            )
+    finally:
+        monitor.keep_dbt_results()
     if not outcome.success:
         # A rejected DM row also fails the relationship tests; name its cause
         # (if the build got as far as staging).

@@ -86,10 +86,8 @@ to 0.1 mm (a change of at least 0.4 mm per lesion before treatment, ratios
 given to hyperprogressors, so they never turn another subject into one: the
 warehouse finds exactly the designed statuses and hyperprogressors.
 `SynthSummary.designed` counts them, `SynthSummary.intended` gives the shares.
-(At the time of writing the warehouse sums diameters as DOUBLE in
-hash-aggregate order, so for a few subjects with identical diameters at the
-pre-baseline and baseline scans it finds TGK_pre = 1e-15 > 0 and calls them
-hyperprogressors; see tests/test_synth.py.)
+(Identical diameters at the pre-baseline and baseline scans give a TGK_pre of
+exactly 0, as the warehouse sums diameters as exact decimals.)
 
 Readers: `independent_share` (default 10%) of the subjects with scans are
 also read by an `INDEPENDENT ASSESSOR` (`TREVALID` `RADIOLOGIST 1`, lesion ids
