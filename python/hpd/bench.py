@@ -136,6 +136,37 @@ def _pandas_tuned(folder: Path) -> tuple[float, pd.DataFrame]:
     return time.perf_counter() - started, frame
 
 
+def _spark(folder: Path) -> tuple[float, pd.DataFrame]:
+    """The whole `hpd run --target spark` on the files (a local Spark session,
+    started inside the timing, with the defaults of README "Spark"), its
+    kinetics read back from the refresh's Parquet copy of the marts."""
+    import tempfile
+
+    from hpd import cli
+    from hpd.spark import stop_session
+
+    with tempfile.TemporaryDirectory(prefix="hpd-bench-spark-") as scratch:
+        root = Path(scratch)
+        started = time.perf_counter()
+        code = cli.main(
+            [
+                "run", "--target", "spark", "--exports", str(folder),
+                "--spark-warehouse", str(root / "warehouse"),
+                "--reports", str(root / "reports"), "--parquet", str(root / "parquet"),
+            ]
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        stop_session()
+        if code != 0:
+            raise BenchError(f"hpd run --target spark exited with status {code}")
+        kinetics = root / "parquet" / "latest" / "tumor_kinetics.parquet"
+        with duckdb.connect() as con:
+            frame = con.execute(
+                f"select {', '.join(COLUMNS)} from read_parquet(?)", [str(kinetics)]
+            ).df()
+    return seconds, frame
+
+
 # `pandas` is the straightforward implementation the targets name (a function
 # per subject, as an analyst writes it); `pandas_tuned` is a vectorised one by
 # someone who knows pandas well, shown beside it so the comparison is fair.
@@ -143,6 +174,9 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("sql", "hand SQL", _hand_sql),
     Implementation("pandas", "pandas", _pandas),
     Implementation("pandas_tuned", "pandas (tuned)", _pandas_tuned),
+    # The same refresh on the other engine that runs on one machine: the
+    # cost of the switch, whole refresh against whole refresh.
+    Implementation("spark", "hpd run on Spark", _spark),
 )
 BY_KEY = {implementation.key: implementation for implementation in IMPLEMENTATIONS}
 
@@ -1035,6 +1069,13 @@ def build_parser() -> argparse.ArgumentParser:
         "runs at every size",
     )
     parser.add_argument(
+        "--skip-spark-above",
+        type=parse_limit,
+        default=None,
+        metavar="N",
+        help="do not run the refresh on Spark above N subjects (0: never; default: at every size)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, metavar="K", help="runs per measure, fastest kept"
     )
     # The child's side of one implementation (used by the benchmark itself).
@@ -1049,6 +1090,11 @@ def parse_sizes_one(text: str) -> int:
     if len(sizes) != 1:
         raise argparse.ArgumentTypeError(f"one size expected: {text!r}")
     return sizes[0]
+
+
+def parse_limit(text: str) -> int:
+    """A size, or 0 (never)."""
+    return 0 if text.strip() == "0" else parse_sizes_one(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -1067,7 +1113,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for subjects in args.sizes:
             result, found = bench_size(
-                subjects, data, out, args.repeat, {"pandas": args.skip_pandas_above}
+                subjects,
+                data,
+                out,
+                args.repeat,
+                {"pandas": args.skip_pandas_above, "spark": args.skip_spark_above},
             )
             if found:
                 print(describe_disagreements(subjects, found), flush=True)
