@@ -534,6 +534,9 @@ def format_report(
         "- hpd core = load + dbt build: what the warehouse does to get from the files to",
         "  analytics.tumor_kinetics (and more: every mart and dbt's data tests). The pandas",
         "  target compares pandas with hpd core; pandas / hpd run is the stricter view.",
+        "- hpd run on Spark: the whole refresh with --target spark (local[2], README",
+        "  \"Spark\"), Spark's start included; MiB is the Python process's, without",
+        "  Spark's JVM (its heap is capped by HPD_SPARK_DRIVER_MEMORY, 4g by default).",
     ]
     if any(not r.stages for r in results):
         notes.append("- '-' for stages: the refresh wrote no run record (whole-run figures only).")
@@ -1061,7 +1064,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-pandas-above",
-        type=parse_sizes_one,
+        type=parse_limit,
         default=100_000,
         metavar="N",
         help="do not run the straightforward pandas above N subjects (default 100k: at 1M "
