@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import math
 import os
 import pwd
 import shutil
@@ -26,8 +25,6 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +39,19 @@ from hpd import synth
 from hpd.loader import load_exports
 from hpd.report import read_marts
 from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse
+from mart_comparison import (
+    MART_SCHEMAS,
+    RELATIVE_TOLERANCE,
+    Tables,
+    duckdb_tables,
+    plain_value,
+    table_differences,
+)
 
 PG_BIN = Path(os.environ.get("HPD_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SERVER_PACKAGE = "postgresql-15"
 FALLBACK_OS_USER = "hpd-postgres"
 ANALYST = "hpd_analyst"
-MART_SCHEMAS = ("analytics", "analytics_deid")
-RELATIVE_TOLERANCE = 1e-9
 
 
 # --------------------------------------------------------------------------- the server
@@ -192,63 +195,7 @@ def setup_database(server: Server, database: str) -> None:
 # --------------------------------------------------------------------------- comparing
 
 
-def _value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _sort_key(row: tuple[Any, ...]) -> tuple[Any, ...]:
-    """Order-independent comparison: floats rounded in the key, so values
-    within the tolerance sort alike."""
-    return tuple(
-        (1, "") if value is None
-        else (0, f"{value:.6e}") if isinstance(value, float)
-        else (0, str(value))
-        for value in row
-    )  # fmt: skip
-
-
-def _same(left: Any, right: Any) -> bool:
-    if isinstance(left, float) and isinstance(right, float):
-        if math.isnan(left) or math.isnan(right):
-            return math.isnan(left) and math.isnan(right)
-        return left == right or math.isclose(left, right, rel_tol=RELATIVE_TOLERANCE)
-    if isinstance(left, bool) or isinstance(right, bool):
-        return left is right
-    if isinstance(left, int) and isinstance(right, float):
-        return float(left) == right
-    if isinstance(left, float) and isinstance(right, int):
-        return left == float(right)
-    return bool(left == right)
-
-
-def _duckdb_tables(warehouse: Path, schema: str) -> dict[str, tuple[list[str], list[tuple]]]:
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        names = [
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = ? "
-                "and table_catalog = current_database() order by 1",
-                [schema],
-            ).fetchall()
-        ]
-        tables = {}
-        for name in names:
-            cursor = con.execute(f'select * from {schema}."{name}"')
-            columns = [column[0] for column in cursor.description or []]
-            rows = [tuple(_value(v) for v in row) for row in cursor.fetchall()]
-            tables[name] = (columns, rows)
-    return tables
-
-
-def _postgres_tables(
-    server: Server, database: str, schema: str
-) -> dict[str, tuple[list[str], list[tuple]]]:
+def _postgres_tables(server: Server, database: str, schema: str) -> Tables:
     connection = server.connect(database)
     try:
         with connection.cursor() as cursor:
@@ -262,7 +209,7 @@ def _postgres_tables(
             for name in names:
                 cursor.execute(f'select * from {schema}."{name}"')
                 columns = [column.name for column in cursor.description or []]
-                rows = [tuple(_value(v) for v in row) for row in cursor.fetchall()]
+                rows = [tuple(plain_value(v) for v in row) for row in cursor.fetchall()]
                 tables[name] = (columns, rows)
     finally:
         connection.close()
@@ -271,38 +218,15 @@ def _postgres_tables(
 
 def mart_differences(warehouse: Path, server: Server, database: str) -> list[str]:
     """Every difference between the marts of a DuckDB warehouse and those of
-    a PostgreSQL database: tables, columns, rows (in any order) and values
-    (floats to a relative 1e-9)."""
+    a PostgreSQL database (tests/mart_comparison.py)."""
     problems: list[str] = []
     for schema in MART_SCHEMAS:
-        ours = _duckdb_tables(warehouse, schema)
-        theirs = _postgres_tables(server, database, schema)
-        if set(ours) != set(theirs):
-            problems.append(
-                f"{schema}: tables {sorted(ours)} on DuckDB, {sorted(theirs)} on PostgreSQL"
-            )
-        for name in sorted(set(ours) & set(theirs)):
-            (columns, rows), (pg_columns, pg_rows) = ours[name], theirs[name]
-            where = f"{schema}.{name}"
-            if columns != pg_columns:
-                problems.append(f"{where}: columns {columns} vs {pg_columns}")
-                continue
-            if len(rows) != len(pg_rows):
-                problems.append(
-                    f"{where}: {len(rows)} rows on DuckDB, {len(pg_rows)} on PostgreSQL"
-                )
-                continue
-            for row, pg_row in zip(
-                sorted(rows, key=_sort_key), sorted(pg_rows, key=_sort_key), strict=True
-            ):
-                differing = [
-                    f"{column}: {left!r} vs {right!r}"
-                    for column, left, right in zip(columns, row, pg_row, strict=True)
-                    if not _same(left, right)
-                ]
-                if differing:
-                    problems.append(f"{where}: {'; '.join(differing[:4])} (row {row[:3]})")
-                    break
+        problems += table_differences(
+            schema,
+            duckdb_tables(warehouse, schema),
+            _postgres_tables(server, database, schema),
+            "PostgreSQL",
+        )
     return problems
 
 

@@ -47,7 +47,8 @@ final as (
     select
         *,
         -- Date order; assessments on one date are ordered by numeric VISITNUM.
-        row_number() over (
+        -- (row_number is an int on Spark, a bigint elsewhere.)
+        cast(row_number() over (
             partition by usubjid
             order by
                 case when assessment_date is null then 1 else 0 end,
@@ -55,7 +56,7 @@ final as (
                 case when visitnum is null then 1 else 0 end,
                 visitnum,
                 assessment_key
-        ) as assessment_order
+        ) as {{ dbt.type_bigint() }}) as assessment_order
     from dated
 
 )

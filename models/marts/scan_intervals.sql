@@ -26,7 +26,8 @@ chained as (
             as burden_to_mm,
         lead(target_sum_mm) over (partition by usubjid order by assessment_order)
             as target_sum_to_mm,
-        row_number() over (partition by usubjid order by assessment_order) as interval_index
+        cast(row_number() over (partition by usubjid order by assessment_order) as {{ dbt.type_bigint() }})
+            as interval_index
     from assessments
 
 ),

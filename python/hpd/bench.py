@@ -136,6 +136,37 @@ def _pandas_tuned(folder: Path) -> tuple[float, pd.DataFrame]:
     return time.perf_counter() - started, frame
 
 
+def _spark(folder: Path) -> tuple[float, pd.DataFrame]:
+    """The whole `hpd run --target spark` on the files (a local Spark session,
+    started inside the timing, with the defaults of README "Spark"), its
+    kinetics read back from the refresh's Parquet copy of the marts."""
+    import tempfile
+
+    from hpd import cli
+    from hpd.spark import stop_session
+
+    with tempfile.TemporaryDirectory(prefix="hpd-bench-spark-") as scratch:
+        root = Path(scratch)
+        started = time.perf_counter()
+        code = cli.main(
+            [
+                "run", "--target", "spark", "--exports", str(folder),
+                "--spark-warehouse", str(root / "warehouse"),
+                "--reports", str(root / "reports"), "--parquet", str(root / "parquet"),
+            ]
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        stop_session()
+        if code != 0:
+            raise BenchError(f"hpd run --target spark exited with status {code}")
+        kinetics = root / "parquet" / "latest" / "tumor_kinetics.parquet"
+        with duckdb.connect() as con:
+            frame = con.execute(
+                f"select {', '.join(COLUMNS)} from read_parquet(?)", [str(kinetics)]
+            ).df()
+    return seconds, frame
+
+
 # `pandas` is the straightforward implementation the targets name (a function
 # per subject, as an analyst writes it); `pandas_tuned` is a vectorised one by
 # someone who knows pandas well, shown beside it so the comparison is fair.
@@ -143,6 +174,9 @@ IMPLEMENTATIONS: tuple[Implementation, ...] = (
     Implementation("sql", "hand SQL", _hand_sql),
     Implementation("pandas", "pandas", _pandas),
     Implementation("pandas_tuned", "pandas (tuned)", _pandas_tuned),
+    # The same refresh on the other engine that runs on one machine: the
+    # cost of the switch, whole refresh against whole refresh.
+    Implementation("spark", "hpd run on Spark", _spark),
 )
 BY_KEY = {implementation.key: implementation for implementation in IMPLEMENTATIONS}
 
@@ -500,6 +534,9 @@ def format_report(
         "- hpd core = load + dbt build: what the warehouse does to get from the files to",
         "  analytics.tumor_kinetics (and more: every mart and dbt's data tests). The pandas",
         "  target compares pandas with hpd core; pandas / hpd run is the stricter view.",
+        "- hpd run on Spark: the whole refresh with --target spark (local[2], README",
+        "  \"Spark\"), Spark's start included; MiB is the Python process's, without",
+        "  Spark's JVM (its heap is capped by HPD_SPARK_DRIVER_MEMORY, 4g by default).",
     ]
     if any(not r.stages for r in results):
         notes.append("- '-' for stages: the refresh wrote no run record (whole-run figures only).")
@@ -1027,12 +1064,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--skip-pandas-above",
-        type=parse_sizes_one,
+        type=parse_limit,
         default=100_000,
         metavar="N",
         help="do not run the straightforward pandas above N subjects (default 100k: at 1M "
         "it runs for a quarter of an hour; the target compares at 100k). The tuned pandas "
         "runs at every size",
+    )
+    parser.add_argument(
+        "--skip-spark-above",
+        type=parse_limit,
+        default=None,
+        metavar="N",
+        help="do not run the refresh on Spark above N subjects (0: never; default: at every size)",
     )
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="K", help="runs per measure, fastest kept"
@@ -1051,6 +1095,11 @@ def parse_sizes_one(text: str) -> int:
     return sizes[0]
 
 
+def parse_limit(text: str) -> int:
+    """A size, or 0 (never)."""
+    return 0 if text.strip() == "0" else parse_sizes_one(text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1067,7 +1116,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for subjects in args.sizes:
             result, found = bench_size(
-                subjects, data, out, args.repeat, {"pandas": args.skip_pandas_above}
+                subjects,
+                data,
+                out,
+                args.repeat,
+                {"pandas": args.skip_pandas_above, "spark": args.skip_spark_above},
             )
             if found:
                 print(describe_disagreements(subjects, found), flush=True)

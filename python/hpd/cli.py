@@ -63,8 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--target",
         choices=TARGETS,
         default="duckdb",
-        help="where the warehouse is: the DuckDB file --warehouse (default) or the PostgreSQL "
-        "server of the HPD_PG_* environment variables (README, PostgreSQL)",
+        help="where the warehouse is: the DuckDB file --warehouse (default), the PostgreSQL "
+        "server of the HPD_PG_* environment variables (README, PostgreSQL) or the Spark "
+        "warehouse --spark-warehouse (README, Spark)",
+    )
+    run.add_argument(
+        "--spark-warehouse",
+        type=Path,
+        help="with --target spark: the Spark warehouse folder (catalog and Parquet files; "
+        "default HPD_SPARK_WAREHOUSE, else build/spark-warehouse)",
     )
     run.add_argument(
         "--parquet", type=Path, help="folder for Parquet copies of the marts (parquet/ beside it)"
@@ -128,7 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--reports", type=Path, default=DEFAULT_REPORTS, help="reports folder")
     report.add_argument("--definition", default="tgkr", help="definition to compare (tgkr)")
     report.add_argument(
-        "--target", choices=TARGETS, default="duckdb", help="duckdb (default) or postgres"
+        "--target", choices=TARGETS, default="duckdb", help="duckdb (default), postgres or spark"
+    )
+    report.add_argument(
+        "--spark-warehouse", type=Path, help="with --target spark: the Spark warehouse folder"
     )
 
     setup = commands.add_parser(
@@ -173,10 +183,14 @@ def _counts(warehouse: Warehouse) -> tuple[list[tuple[str, int]], int, int]:
     return attrition, int(hpd[0][0]) if hpd else 0, int(rejected[0][0]) if rejected else 0
 
 
-def _summary(result: RefreshResult) -> list[str]:
+def _summary(result: RefreshResult, spark_warehouse: Path | None = None) -> list[str]:
     from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse
 
-    if result.target == "postgres":
+    if result.target == "spark":
+        from hpd.spark import SparkSettings, open_warehouse
+
+        attrition, hpd, rejected = _counts(open_warehouse(SparkSettings.from_env(spark_warehouse)))
+    elif result.target == "postgres":
         published = PostgresWarehouse.connect()
         try:
             attrition, hpd, rejected = _counts(published)
@@ -206,8 +220,8 @@ def _summary(result: RefreshResult) -> list[str]:
 def _runs_dir(args: argparse.Namespace) -> Path:
     if args.runs is not None:
         return Path(args.runs)
-    if args.target == "postgres":
-        # Beside the reports folder, with postgres.dbt/ and parquet/.
+    if args.target in ("postgres", "spark"):
+        # Beside the reports folder, with postgres.dbt/ (spark.dbt/) and parquet/.
         return Path(args.reports).resolve().parent / "runs"
     return Path(args.warehouse).resolve().parent / "runs"
 
@@ -220,6 +234,10 @@ def _warehouse_label(args: argparse.Namespace) -> str:
             return PostgresSettings.from_env().label
         except ValueError as error:
             raise UsageError(f"HPD_PG_PORT: not a port number ({error})") from error
+    if args.target == "spark":
+        from hpd.spark import SparkSettings
+
+        return SparkSettings.from_env(args.spark_warehouse).label
     return str(Path(args.warehouse).resolve())
 
 
@@ -237,10 +255,13 @@ def _failure(error: BaseException, published: bool = False) -> tuple[int, str, s
     if isinstance(error, HpdError):
         status = {EXIT_DATA: "failed", EXIT_LOCKED: "locked"}.get(error.exit_status, "error")
         return error.exit_status, status, f"hpd: error: {error}"
-    if type(error).__module__.split(".")[0] == "psycopg2":
-        # The PostgreSQL server refused a connection or a statement.
+    engine = {"psycopg2": "PostgreSQL", "pyspark": "Spark", "py4j": "Spark"}.get(
+        type(error).__module__.split(".")[0]
+    )
+    if engine is not None:
+        # The PostgreSQL server or Spark refused a connection or a statement.
         lines = str(error).strip().splitlines()
-        return EXIT_USAGE, "error", f"hpd: error: PostgreSQL: {lines[0] if lines else error}"
+        return EXIT_USAGE, "error", f"hpd: error: {engine}: {lines[0] if lines else error}"
     return None
 
 
@@ -273,12 +294,13 @@ def _run(args: argparse.Namespace) -> int:
                 definition=args.definition,
                 parquet=args.parquet,
                 target=args.target,
+                spark_warehouse=args.spark_warehouse,
                 fail_fast=args.fail_fast,
             )
             result = refresh(options, monitor=monitor)
             record.marts = result.marts
             monitor.progress(f"refresh finished in {result.seconds:.1f} s")
-            for line in _summary(result):
+            for line in _summary(result, args.spark_warehouse):
                 monitor.progress(line)
             # The refresh is done: a signal from here on is only noted.
             signals.disarm()
@@ -435,6 +457,12 @@ def _pg_setup(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     if args.target == "postgres":
         return _report_postgres(args)
+    if args.target == "spark":
+        from hpd.spark import report_spark
+
+        html = report_spark(args.spark_warehouse, args.reports.resolve(), args.definition)
+        print(f"hpd: report: {html}")
+        return EXIT_OK
     from hpd.refresh import refresh_lock
     from hpd.report import build_report
 

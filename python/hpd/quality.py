@@ -47,7 +47,7 @@ import pandas as pd
 
 from hpd.errors import DataError, location
 from hpd.project import PROJECT_DIR, DomainSpec, sdtm_domains
-from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse, Warehouse
+from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse, SparkWarehouse, Warehouse
 
 if TYPE_CHECKING:
     from great_expectations.core.expectation_validation_result import (
@@ -1916,16 +1916,16 @@ def validate_marts(
 ) -> QualityResult:
     """Suite `marts`, on schema `analytics` (after the build).
 
-    The checks' SQL is DuckDB's. A PostgreSQL warehouse's marts are copied
-    (`COPY ... TO STDOUT`, types kept) into a DuckDB database first and
-    checked there: into `raw`, the DuckDB database the exports were loaded
-    and checked in (it holds the same `raw` tables the server received), or
-    into an in-memory one for the demo cohort."""
+    The checks' SQL is DuckDB's. A PostgreSQL or Spark warehouse's marts are
+    copied (`COPY ... TO STDOUT`, or Arrow; types kept) into a DuckDB
+    database first and checked there: into `raw`, the DuckDB database the
+    exports were loaded and checked in (it holds the same `raw` tables the
+    server received), or into an in-memory one for the demo cohort."""
     if isinstance(con, duckdb.DuckDBPyConnection):
         return _validate(con, MARTS_SUITE, project_root)
     if isinstance(con, DuckDBWarehouse):
         return _validate(con.con, MARTS_SUITE, project_root)
-    if not isinstance(con, PostgresWarehouse):
+    if not isinstance(con, PostgresWarehouse | SparkWarehouse):
         raise TypeError(f"cannot check the marts of {type(con).__name__}")
     with contextlib.ExitStack() as stack:
         mirror = raw if raw is not None else stack.enter_context(duckdb.connect())

@@ -5,7 +5,9 @@ it (an atomic rename) only when the build and its blocking checks pass, so a
 failed or interrupted refresh leaves the previous warehouse as it was.
 
 `target="postgres"` refreshes a PostgreSQL warehouse instead, the same way
-(new schemas renamed into place in one transaction): `hpd.postgres`.
+(new schemas renamed into place in one transaction): `hpd.postgres`; and
+`target="spark"` a Spark warehouse (new tables, then each published table
+pointed at its new files): `hpd.spark`.
 
 A refresh goes through the stages of `hpd.runs.STAGES` (load,
 quality_exports, dbt_build, quality_marts, statistics_report, outputs, docs,
@@ -53,24 +55,26 @@ class RefreshOptions:
     # Parquet copies of the marts (a folder per refresh and `latest`); by
     # default `parquet/` beside the warehouse.
     parquet: Path | None = None
-    # `duckdb` (the file `warehouse`) or `postgres` (the server named by the
-    # HPD_PG_* variables; `warehouse` is not used).
+    # `duckdb` (the file `warehouse`), `postgres` (the server named by the
+    # HPD_PG_* variables) or `spark` (the folder `spark_warehouse`, else
+    # HPD_SPARK_WAREHOUSE); `warehouse` is used by DuckDB only.
     target: str = "duckdb"
+    spark_warehouse: Path | None = None
     # Stop dbt at the first failing model or test (dbt's --fail-fast).
     fail_fast: bool = False
 
 
 @dataclass
 class RefreshResult:
-    warehouse: Path | str  # the file, or the PostgreSQL database's address
+    warehouse: Path | str  # the file, or the PostgreSQL database's or Spark warehouse's address
     reports: Path
     loaded: list[LoadedDomain]
     nodes: int
     seconds: float
     report: Path
     data_docs: Path
-    docs_site: Path | None  # None on PostgreSQL (not built there)
-    serving: Path | None  # None on PostgreSQL: BI tools connect to the server
+    docs_site: Path | None  # None on PostgreSQL and Spark (not built there)
+    serving: Path | None  # None on PostgreSQL and Spark: BI tools connect to the server
     parquet: Path
     quality: list[QualityResult]
     target: str = "duckdb"
@@ -159,6 +163,10 @@ def refresh(
         from hpd.postgres import refresh_postgres
 
         return refresh_postgres(options, monitor)
+    if options.target == "spark":
+        from hpd.spark import refresh_spark
+
+        return refresh_spark(options, monitor)
     progress = monitor.progress
     started = time.monotonic()
     warehouse = options.warehouse.resolve()

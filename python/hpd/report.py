@@ -300,7 +300,7 @@ def read_marts(con: Source, definition: str = "tgkr") -> Marts:
             f"""
             select {_columns("s", CHARACTERISTICS_COLUMNS)}, c.is_hpd
             from {marts["subject_characteristics"]} as s
-            inner join {marts["tumor_kinetics"]} as k using (usubjid)
+            inner join {marts["tumor_kinetics"]} as k on k.usubjid = s.usubjid
             inner join {marts["hpd_classification"]} as c
                 on c.usubjid = s.usubjid and c.definition_id = ?
             where k.evaluability = 'evaluable'

@@ -33,9 +33,10 @@ Emit = Callable[[str], None]
 
 # Where a warehouse can be (the record's `target`). Defined here, not in
 # hpd.refresh, so that `hpd status` starts without importing dbt.
-TARGETS = ("duckdb", "postgres")
+TARGETS = ("duckdb", "postgres", "spark")
 
-# Stage names, in the order a refresh goes through them (`copy`: PostgreSQL only).
+# Stage names, in the order a refresh goes through them (`copy`: PostgreSQL and
+# Spark only: the exports handed to the server or to Spark).
 STAGES = (
     "load",
     "quality_exports",

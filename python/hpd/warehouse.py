@@ -1,4 +1,4 @@
-"""Where the marts live: one small interface over DuckDB and PostgreSQL.
+"""Where the marts live: one small interface over DuckDB, PostgreSQL and Spark.
 
 The statistics, the report and the quality gate read the marts and write a
 few tables back. They do it through a `Warehouse`:
@@ -28,10 +28,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 # PostgreSQL type OIDs -> DuckDB types (anything else travels as text).
 _PG_TO_DUCKDB = {
@@ -413,6 +416,120 @@ class PostgresWarehouse(Warehouse):
             [self.schema(schema)],
         )
         return [str(row[0]) for row in rows]
+
+
+# --------------------------------------------------------------------------- Spark
+
+
+def spark_identifier(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def spark_string(text: str) -> str:
+    """A Spark SQL string literal (backslash escapes are read in them)."""
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class SparkWarehouse(Warehouse):
+    """Databases of a Spark catalog, through a SparkSession (pyspark is
+    imported by whoever made the session: DuckDB users never load it).
+
+    `schema_suffix` names the databases a refresh is building, as on
+    PostgreSQL. Results cross to pandas through Arrow and DuckDB, so a frame
+    has exactly the dtypes DuckDB gives the same columns. A table written
+    from a frame is a Parquet file written by DuckDB under `data_root`
+    (`<data_root>/<schema>/<name>/`) and registered as an external Parquet
+    table; an existing table of the same columns is pointed at the new files
+    in one catalog update (`hpd.spark.point_table`), never filled row by row.
+    """
+
+    kind = "spark"
+
+    def __init__(
+        self,
+        session: SparkSession,
+        schema_suffix: str = "",
+        label: str | None = None,
+        data_root: Path | None = None,
+    ) -> None:
+        self.session = session
+        self.schema_suffix = schema_suffix
+        self.label = label or "spark"
+        self.data_root = data_root
+
+    def schema(self, name: str) -> str:
+        return name + self.schema_suffix
+
+    def table(self, schema: str, name: str) -> str:
+        return f"{spark_identifier(self.schema(schema))}.{spark_identifier(name)}"
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.session.sql(sql, args=list(params) or None).collect()
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in self.session.sql(sql, args=list(params) or None).collect()]
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """A query's result as a pyarrow Table (Spark's types, Arrow's values)."""
+        return self.session.sql(sql, args=list(params) or None).toArrow()
+
+    def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+        result = self.arrow(sql, params)
+        with duckdb.connect() as con:
+            con.register("hpd_result", result)
+            return con.execute("select * from hpd_result").df()
+
+    def write_table(self, schema: str, name: str, frame: pd.DataFrame) -> None:
+        with duckdb.connect() as con:
+            con.register("hpd_frame", frame)
+            self.write_from_duckdb(con, "select * from hpd_frame", schema, name)
+
+    def write_from_duckdb(
+        self, con: duckdb.DuckDBPyConnection, select_sql: str, schema: str, name: str
+    ) -> int:
+        """(Re)create `schema.name` from a DuckDB query: DuckDB writes the rows
+        as one Parquet file, Spark reads them as a table. Returns the number
+        of rows Spark sees there."""
+        from hpd.spark import point_table
+
+        if self.data_root is None:
+            raise ValueError("this Spark warehouse has no folder for new tables (data_root)")
+        folder = self.data_root / schema / name
+        if folder.exists():
+            raise ValueError(f"{folder}: already written by this refresh")
+        folder.mkdir(parents=True)
+        con.execute(
+            f"copy ({select_sql}) to ? (format parquet)", [str(folder / "part-00000.parquet")]
+        )
+        point_table(self.session, self.schema(schema), name, folder)
+        counted = self.rows(f"select count(*) from {self.table(schema, name)}")
+        return int(counted[0][0])
+
+    def copy_to_duckdb(
+        self, con: duckdb.DuckDBPyConnection, schema: str, into_schema: str | None = None
+    ) -> list[str]:
+        """Copy every table of `schema` into DuckDB (`into_schema`, by default
+        the logical schema name) through Arrow. Returns the table names."""
+        target = into_schema or schema
+        con.execute(f"create schema if not exists {quote_identifier(target)}")
+        copied = []
+        for name in self.tables(schema):
+            con.register("hpd_result", self.arrow(f"select * from {self.table(schema, name)}"))
+            try:
+                con.execute(
+                    f"create or replace table {quote_identifier(target)}.{quote_identifier(name)} "
+                    "as select * from hpd_result"
+                )
+            finally:
+                con.unregister("hpd_result")
+            copied.append(name)
+        return copied
+
+    def tables(self, schema: str) -> list[str]:
+        if not self.session.catalog.databaseExists(self.schema(schema)):
+            return []
+        rows = self.rows(f"show tables in {spark_identifier(self.schema(schema))}")
+        return sorted(str(row[1]) for row in rows if not row[2])
 
 
 def as_warehouse(source: Warehouse | duckdb.DuckDBPyConnection) -> Warehouse:

@@ -50,7 +50,7 @@ checked as (
                 and assessments.assessment_date >= kinetics.first_dose_date - {{ var('baseline_max_days') }}
                 and (anchors.baseline_order is null or assessments.assessment_order > anchors.baseline_order)
                 then 'a later scan fits the baseline window'
-            when anchors.baseline_date - assessments.assessment_date
+            when {{ days_between('assessments.assessment_date', 'anchors.baseline_date') }}
                     between {{ var('pre_baseline_min_gap_days') }} and {{ var('pre_baseline_max_gap_days') }}
                 and (anchors.pre_baseline_order is null or assessments.assessment_order > anchors.pre_baseline_order)
                 then 'a later scan fits the pre-baseline window'
