@@ -470,8 +470,19 @@ class SparkWarehouse(Warehouse):
         return [tuple(row) for row in self.session.sql(sql, args=list(params) or None).collect()]
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        """A query's result as a pyarrow Table (Spark's types, Arrow's values)."""
-        return self.session.sql(sql, args=list(params) or None).toArrow()
+        """A query's result as a pyarrow Table (Spark's types, Arrow's values),
+        written by Spark as Parquet files and read by DuckDB: collecting
+        millions of rows through Spark's driver would need them all in its
+        heap at once."""
+        result = self.session.sql(sql, args=list(params) or None)
+        with tempfile.TemporaryDirectory(prefix="hpd-spark-result-") as scratch:
+            folder = Path(scratch) / "result"
+            result.write.parquet(str(folder))
+            files = sorted(str(path) for path in folder.glob("*.parquet"))
+            if not files:  # no rows: no file to read the columns from
+                return result.limit(0).toArrow()
+            with duckdb.connect() as con:
+                return con.read_parquet(files).to_arrow_table()
 
     def frame(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
         result = self.arrow(sql, params)
@@ -514,16 +525,34 @@ class SparkWarehouse(Warehouse):
         con.execute(f"create schema if not exists {quote_identifier(target)}")
         copied = []
         for name in self.tables(schema):
-            con.register("hpd_result", self.arrow(f"select * from {self.table(schema, name)}"))
-            try:
+            into = f"{quote_identifier(target)}.{quote_identifier(name)}"
+            files = self.parquet_files(schema, name)
+            if files:
+                # The table's own files, read in place: nothing through Spark.
                 con.execute(
-                    f"create or replace table {quote_identifier(target)}.{quote_identifier(name)} "
-                    "as select * from hpd_result"
+                    f"create or replace table {into} as select * from read_parquet(?)", [files]
                 )
-            finally:
-                con.unregister("hpd_result")
+            else:
+                con.register("hpd_result", self.arrow(f"select * from {self.table(schema, name)}"))
+                try:
+                    con.execute(f"create or replace table {into} as select * from hpd_result")
+                finally:
+                    con.unregister("hpd_result")
             copied.append(name)
         return copied
+
+    def parquet_files(self, schema: str, name: str) -> list[str]:
+        """The Parquet files of a table on this machine's file system; empty
+        when it has none there (no rows, or files on a cluster's storage)."""
+        from urllib.parse import unquote, urlparse
+
+        from hpd.spark import table_location
+
+        location = urlparse(table_location(self.session, self.schema(schema), name))
+        if location.scheme not in ("", "file"):
+            return []
+        folder = Path(unquote(location.path))
+        return sorted(str(path) for path in folder.glob("*.parquet"))
 
     def tables(self, schema: str) -> list[str]:
         if not self.session.catalog.databaseExists(self.schema(schema)):
