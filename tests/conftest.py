@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Callable
@@ -20,6 +21,41 @@ def run_hpd(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[
     return subprocess.run(
         [sys.executable, "-m", "hpd", *map(str, args)],
         cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+DBT = Path(sys.executable).with_name("dbt")
+
+
+def dbt(
+    command: list[str], project: Path, work: Path, env: dict[str, str | None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`dbt COMMAND` on `project`, with its own warehouse, target and logs in
+    `work`; `env` sets (or, with None, removes) environment variables."""
+    environment = {**os.environ, "HPD_WAREHOUSE_PATH": str(work / "wh.duckdb")}
+    for name, value in (env or {}).items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
+    return subprocess.run(
+        [
+            str(DBT),
+            *command,
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(work / "target"),
+            "--log-path",
+            str(work / "logs"),
+        ],
+        cwd=project,
+        env=environment,
         capture_output=True,
         text=True,
         check=False,

@@ -7,11 +7,8 @@ the build instead of reaching the analysts."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -19,11 +16,10 @@ from typing import Any
 import duckdb
 import pytest
 
-from conftest import REPO, query
+from conftest import REPO, dbt, query
 
 MARTS_DIR = REPO / "models" / "marts"
 DOCS_FILE = REPO / "models" / "docs.md"
-DBT = Path(sys.executable).with_name("dbt")
 
 # Type names valid on DuckDB and PostgreSQL alike, and what DuckDB's
 # information_schema calls them.
@@ -89,30 +85,6 @@ EXPOSURES = {
 }
 
 CONTRACT_ERROR = "This model has an enforced contract that failed"
-
-
-def dbt(command: list[str], project: Path, work: Path) -> subprocess.CompletedProcess[str]:
-    """`dbt COMMAND` on `project`, with its own warehouse, target and logs in `work`."""
-    env = {**os.environ, "HPD_WAREHOUSE_PATH": str(work / "wh.duckdb")}
-    return subprocess.run(
-        [
-            str(DBT),
-            *command,
-            "--project-dir",
-            str(project),
-            "--profiles-dir",
-            str(project),
-            "--target-path",
-            str(work / "target"),
-            "--log-path",
-            str(work / "logs"),
-        ],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")

@@ -4,18 +4,13 @@ for the refresh's own connections and dbt's."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
-from conftest import REPO
+from conftest import REPO, dbt
 from hpd.project import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_VARIABLE, limit_duckdb_memory
-
-DBT = Path(sys.executable).with_name("dbt")
 
 
 def setting(con: duckdb.DuckDBPyConnection) -> str:
@@ -47,13 +42,8 @@ def test_the_variable_overrides_it(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("limit", ["1GB", None])
 def test_dbt_connection_has_the_same_limit(tmp_path: Path, limit: str | None) -> None:
-    env = {**os.environ, "HPD_WAREHOUSE_PATH": str(tmp_path / "wh.duckdb")}
-    env.pop(MEMORY_LIMIT_VARIABLE, None)
-    if limit:
-        env[MEMORY_LIMIT_VARIABLE] = limit
-    result = subprocess.run(
+    result = dbt(
         [
-            str(DBT),
             "show",
             "--inline",
             "select current_setting('memory_limit') as memory_limit",
@@ -61,20 +51,10 @@ def test_dbt_connection_has_the_same_limit(tmp_path: Path, limit: str | None) ->
             "json",
             "--log-format",
             "json",
-            "--project-dir",
-            str(REPO),
-            "--profiles-dir",
-            str(REPO),
-            "--target-path",
-            str(tmp_path / "target"),
-            "--log-path",
-            str(tmp_path / "logs"),
         ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+        REPO,
+        tmp_path,
+        env={MEMORY_LIMIT_VARIABLE: limit},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     shown = [

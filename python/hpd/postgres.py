@@ -36,11 +36,11 @@ from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import LockedError, UsageError
 from hpd.loader import LoadedDomain, copy_domain
-from hpd.outputs import export_parquet, publish_parquet
-from hpd.quality import QualityResult, build_data_docs, validate_marts
+from hpd.outputs import publish_parquet
+from hpd.quality import QualityResult
 from hpd.report import build_report
-from hpd.runs import Monitor, critical_section, mart_counts
-from hpd.warehouse import DuckDBWarehouse, PostgresSettings, PostgresWarehouse, quote_identifier
+from hpd.runs import Monitor, critical_section
+from hpd.warehouse import PostgresSettings, PostgresWarehouse, quote_identifier
 
 if TYPE_CHECKING:
     from hpd.refresh import Progress, RefreshOptions, RefreshResult
@@ -167,7 +167,15 @@ def swap_schemas(warehouse: PostgresWarehouse) -> list[str]:
 def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     """`hpd run --target postgres`: the refresh of `hpd.refresh.refresh`, on the
     server named by the HPD_PG_* variables (see the module docstring)."""
-    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables, demo_subjects
+    from hpd.refresh import (
+        RefreshResult,
+        _publish_reports,
+        check_server_marts,
+        dbt_variables,
+        demo_subjects,
+        export_server_marts,
+        fresh_file,
+    )
 
     progress = monitor.progress
     started = time.monotonic()
@@ -199,7 +207,7 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
                     exports_db: duckdb.DuckDBPyConnection | None = None
                     if options.exports is not None:
                         exports_db = stack.enter_context(
-                            duckdb.connect(str(_fresh(work_dir / "exports.duckdb")))
+                            duckdb.connect(str(fresh_file(work_dir / "exports.duckdb")))
                         )
                         loaded = _load(
                             options, exports_db, warehouse, quality, staged_reports, monitor
@@ -211,24 +219,16 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
                         nodes = _build(
                             options, warehouse, work_dir, monitor, dbt_variables(options)
                         )
-                    with monitor.stage("quality_marts"):
-                        check_subjects_kept(warehouse)
-                        progress("data-quality checks on the marts (Great Expectations)")
-                        quality.append(validate_marts(warehouse, raw=exports_db))
-                        _gate(quality, staged_reports, reports, progress)
-                        data_docs = build_data_docs(quality, staged_reports)
+                    data_docs = check_server_marts(
+                        warehouse, exports_db, quality, staged_reports, reports, monitor
+                    )
                 with monitor.stage("statistics_report"):
                     progress("statistics, figures and report")
                     report = build_report(
                         warehouse, staged_reports, options.definition, settings.label
                     )
                     grant_analyst(warehouse, settings.analyst_role)
-                with monitor.stage("outputs"):
-                    progress("BI outputs: Parquet files")
-                    with duckdb.connect() as mirror:
-                        warehouse.copy_to_duckdb(mirror, "analytics")
-                        export_parquet(mirror, staged_parquet)
-                        marts = mart_counts(DuckDBWarehouse(mirror))
+                marts = export_server_marts(warehouse, staged_parquet, monitor)
                 with monitor.stage("publish"):
                     progress("publishing: renaming the new schemas into place (one transaction)")
                     # An interrupt waits for the commit and the renames that follow it.
@@ -266,12 +266,6 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
         target="postgres",
         marts=marts,
     )
-
-
-def _fresh(path: Path) -> Path:
-    for leftover in (path, path.with_name(path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    return path
 
 
 def _load(

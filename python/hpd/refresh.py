@@ -39,7 +39,7 @@ from hpd.project import DEMO_DIR, limit_duckdb_memory
 from hpd.quality import QualityResult, build_data_docs, validate_exports, validate_marts
 from hpd.report import build_report
 from hpd.runs import TARGETS, Monitor, critical_section, csv_rows, mart_counts
-from hpd.warehouse import DuckDBWarehouse
+from hpd.warehouse import DuckDBWarehouse, PostgresWarehouse, SparkWarehouse
 
 Progress = Callable[[str], None]
 
@@ -246,6 +246,44 @@ def refresh(
         quality=quality,
         marts=marts,
     )
+
+
+def fresh_file(path: Path) -> Path:
+    """`path` with no DuckDB file, log or spill folder left there."""
+    _remove(path)
+    return path
+
+
+def check_server_marts(
+    warehouse: PostgresWarehouse | SparkWarehouse,
+    exports_db: duckdb.DuckDBPyConnection | None,
+    quality: list[QualityResult],
+    staged_reports: Path,
+    reports: Path,
+    monitor: Monitor,
+) -> Path:
+    """The `quality_marts` stage of a PostgreSQL or Spark refresh (the marts
+    checked on a DuckDB copy, beside the exports when there are any); the
+    Data Docs' page."""
+    with monitor.stage("quality_marts"):
+        check_subjects_kept(warehouse)
+        monitor.progress("data-quality checks on the marts (Great Expectations)")
+        quality.append(validate_marts(warehouse, raw=exports_db))
+        _gate(quality, staged_reports, reports, monitor.progress)
+        return build_data_docs(quality, staged_reports)
+
+
+def export_server_marts(
+    warehouse: PostgresWarehouse | SparkWarehouse, staged_parquet: Path, monitor: Monitor
+) -> dict[str, int]:
+    """The `outputs` stage of a PostgreSQL or Spark refresh: Parquet copies of
+    the marts (through a DuckDB copy); the marts' row counts."""
+    with monitor.stage("outputs"):
+        monitor.progress("BI outputs: Parquet files")
+        with duckdb.connect() as mirror:
+            warehouse.copy_to_duckdb(mirror, "analytics")
+            export_parquet(mirror, staged_parquet)
+            return mart_counts(DuckDBWarehouse(mirror))
 
 
 def demo_subjects(monitor: Monitor) -> None:

@@ -49,11 +49,11 @@ from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import DataError, LockedError, UsageError, location
 from hpd.loader import LoadedDomain
-from hpd.outputs import export_parquet, publish_parquet
-from hpd.quality import QualityResult, build_data_docs, validate_marts
+from hpd.outputs import publish_parquet
+from hpd.quality import QualityResult
 from hpd.report import build_report, definition_ids
-from hpd.runs import Monitor, critical_section, mart_counts
-from hpd.warehouse import DuckDBWarehouse, SparkWarehouse, spark_identifier, spark_string
+from hpd.runs import Monitor, critical_section
+from hpd.warehouse import SparkWarehouse, spark_identifier, spark_string
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -380,7 +380,15 @@ def publish(session: SparkSession, progress: Progress) -> list[str]:
 def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     """`hpd run --target spark`: the refresh of `hpd.refresh.refresh` on the
     Spark warehouse `options.spark_warehouse` (see the module docstring)."""
-    from hpd.refresh import RefreshResult, _gate, _publish_reports, dbt_variables, demo_subjects
+    from hpd.refresh import (
+        RefreshResult,
+        _publish_reports,
+        check_server_marts,
+        dbt_variables,
+        demo_subjects,
+        export_server_marts,
+        fresh_file,
+    )
 
     progress = monitor.progress
     started = time.monotonic()
@@ -410,7 +418,7 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
                     exports_db: duckdb.DuckDBPyConnection | None = None
                     if options.exports is not None:
                         exports_db = stack.enter_context(
-                            duckdb.connect(str(_fresh(work_dir / "exports.duckdb")))
+                            duckdb.connect(str(fresh_file(work_dir / "exports.duckdb")))
                         )
                         loaded = _load(
                             options, exports_db, warehouse, quality, staged_reports, monitor
@@ -422,23 +430,15 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
                         nodes = _build(
                             options, warehouse, run_root, work_dir, monitor, dbt_variables(options)
                         )
-                    with monitor.stage("quality_marts"):
-                        check_subjects_kept(warehouse)
-                        progress("data-quality checks on the marts (Great Expectations)")
-                        quality.append(validate_marts(warehouse, raw=exports_db))
-                        _gate(quality, staged_reports, reports, progress)
-                        data_docs = build_data_docs(quality, staged_reports)
+                    data_docs = check_server_marts(
+                        warehouse, exports_db, quality, staged_reports, reports, monitor
+                    )
                 with monitor.stage("statistics_report"):
                     progress("statistics, figures and report")
                     report = build_report(
                         warehouse, staged_reports, options.definition, settings.label
                     )
-                with monitor.stage("outputs"):
-                    progress("BI outputs: Parquet files")
-                    with duckdb.connect() as mirror:
-                        warehouse.copy_to_duckdb(mirror, "analytics")
-                        export_parquet(mirror, staged_parquet)
-                        marts = mart_counts(DuckDBWarehouse(mirror))
+                marts = export_server_marts(warehouse, staged_parquet, monitor)
                 with monitor.stage("publish"):
                     progress("publishing: pointing the published tables at the new files")
                     # An interrupt waits for the catalog updates.
@@ -474,12 +474,6 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
         target="spark",
         marts=marts,
     )
-
-
-def _fresh(path: Path) -> Path:
-    for leftover in (path, path.with_name(path.name + ".wal")):
-        leftover.unlink(missing_ok=True)
-    return path
 
 
 def _load(
