@@ -70,10 +70,12 @@ def test_serving_file_holds_the_marts_and_nothing_else(refreshed: Path) -> None:
         ).fetchall()}  # fmt: skip
         assert schemas == {"analytics", "analytics_deid"}
         served = _rows(con, "select * from analytics.tumor_kinetics")
-    assert served == _rows(
-        duckdb.connect(str(refreshed / "warehouse.duckdb"), read_only=True),
-        "select * from analytics.tumor_kinetics",
-    )
+        # The de-identified views read the serving file's own copies.
+        served_deid = _rows(con, "select * from analytics_deid.tumor_kinetics")
+    with duckdb.connect(str(refreshed / "warehouse.duckdb"), read_only=True) as warehouse:
+        assert served == _rows(warehouse, "select * from analytics.tumor_kinetics")
+        assert served_deid == _rows(warehouse, "select * from analytics_deid.tumor_kinetics")
+    assert served_deid
 
 
 def test_a_reader_of_the_serving_file_keeps_answering_during_a_refresh(

@@ -26,73 +26,73 @@ results as (
 
 ),
 
-target_grid as (
+-- Counted apart, not through a grid of assessments by target lesions (at
+-- millions of assessments the costliest join there would be): a target's
+-- result is its own test's diameter, at most one per lesion and assessment
+-- (int_lesion_results), so the targets not counted in `measured` are the
+-- unmeasured ones.
+target_counts as (
 
     select
-        assessments.usubjid,
-        assessments.assessment_key,
-        lesions.lesion_id,
-        lesions.is_nodal
-    from assessments
-    inner join lesions
-        on assessments.usubjid = lesions.usubjid
-        and assessments.reader_id = lesions.reader_id
+        usubjid,
+        reader_id,
+        count(*) as target_lesions
+    from lesions
+    group by usubjid, reader_id
 
 ),
 
 measured as (
 
     select
-        target_grid.usubjid,
-        target_grid.assessment_key,
-        target_grid.lesion_id,
-        target_grid.is_nodal,
-        results.diameter_mm
-    from target_grid
-    left join results
-        on target_grid.usubjid = results.usubjid
-        and target_grid.assessment_key = results.assessment_key
-        and target_grid.lesion_id = results.lesion_id
-
-),
-
-summed as (
-
-    select
         usubjid,
         assessment_key,
-        count(*) as target_lesions,
-        count(diameter_mm) as targets_measured,
+        count(*) as targets_measured,
         {{ exact_sum("diameter_mm") }} as target_sum_mm,
         sum(
             case
-                when diameter_mm is null then 1
                 when is_nodal and not {{ less_than('diameter_mm', var('response_cr_nodal_mm')) }} then 1
                 when not is_nodal and diameter_mm > 0 then 1
                 else 0
             end
-        ) as targets_not_resolved
-    from measured
+        ) as measured_not_resolved
+    from results
     group by usubjid, assessment_key
+
+),
+
+counted as (
+
+    select
+        assessments.usubjid,
+        assessments.assessment_key,
+        coalesce(target_counts.target_lesions, 0) as target_lesions,
+        coalesce(measured.targets_measured, 0) as targets_measured,
+        measured.target_sum_mm,
+        coalesce(measured.measured_not_resolved, 0) as measured_not_resolved
+    from assessments
+    left join target_counts
+        on assessments.usubjid = target_counts.usubjid
+        and assessments.reader_id = target_counts.reader_id
+    left join measured
+        on assessments.usubjid = measured.usubjid
+        and assessments.assessment_key = measured.assessment_key
 
 ),
 
 final as (
 
     select
-        assessments.usubjid,
-        assessments.assessment_key,
-        coalesce(summed.target_lesions, 0) as target_lesions,
-        coalesce(summed.targets_measured, 0) as targets_measured,
-        summed.target_sum_mm,
-        coalesce(summed.target_lesions > 0 and summed.targets_measured = summed.target_lesions, false)
-            as target_complete,
-        coalesce(summed.target_lesions > 0 and summed.targets_not_resolved = 0, false)
-            as targets_resolved
-    from assessments
-    left join summed
-        on assessments.usubjid = summed.usubjid
-        and assessments.assessment_key = summed.assessment_key
+        usubjid,
+        assessment_key,
+        target_lesions,
+        targets_measured,
+        target_sum_mm,
+        target_lesions > 0 and targets_measured = target_lesions as target_complete,
+        -- An unmeasured target is not resolved.
+        target_lesions > 0
+            and target_lesions - targets_measured + measured_not_resolved = 0 as targets_resolved
+    from counted
 
 )
 

@@ -2,8 +2,8 @@
 
 - Parquet: every table of `analytics` as one file, in a folder per refresh,
   with a stable `latest` link for tools that read files.
-- A serving DuckDB file: `analytics` and `analytics_deid` only, as tables,
-  replaced atomically with the warehouse, for BI tools that open a DuckDB file
+- A serving DuckDB file: `analytics` (tables) and `analytics_deid` (views
+  over them) only, replaced atomically with the warehouse, for BI tools that open a DuckDB file
   read-only (they never see staging or raw data, nor a half-built file).
 """
 
@@ -24,10 +24,20 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _relations(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+def _relations(con: duckdb.DuckDBPyConnection, schema: str, tables_only: bool = False) -> list[str]:
     rows = con.execute(
         "select table_name from information_schema.tables "
-        "where table_schema = ? and table_catalog = current_database() order by table_name",
+        "where table_schema = ? and table_catalog = current_database() "
+        "and (not ? or table_type = 'BASE TABLE') order by table_name",
+        [schema, tables_only],
+    ).fetchall()
+    return [str(row[0]) for row in rows]
+
+
+def _view_definitions(con: duckdb.DuckDBPyConnection, schema: str) -> list[str]:
+    rows = con.execute(
+        "select sql from duckdb_views() where schema_name = ? "
+        "and database_name = current_database() and not internal order by view_name",
         [schema],
     ).fetchall()
     return [str(row[0]) for row in rows]
@@ -67,17 +77,30 @@ def publish_parquet(staged: Path, root: Path, run_id: str) -> Path:
 
 
 def write_serving(con: duckdb.DuckDBPyConnection, path: Path) -> None:
-    """Copy the served schemas of the warehouse behind `con` into a new file."""
+    """Copy the served schemas of the warehouse behind `con` into a new file:
+    tables as tables, views (the de-identified ones) as the same views. A view
+    names `analytics` without a database, so in the serving file it reads the
+    copies there, computed when queried rather than stored twice."""
     for leftover in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
+    row = con.execute("select current_database()").fetchone()
+    warehouse = quote_identifier(str(row[0] if row else "memory"))
     con.execute("attach ? as hpd_serving", [str(path)])
     try:
+        views = []
         for schema in SERVED_SCHEMAS:
             con.execute(f"create schema hpd_serving.{schema}")
-            for name in _relations(con, schema):
+            for name in _relations(con, schema, tables_only=True):
                 relation = f"{schema}.{quote_identifier(name)}"
                 con.execute(f"create table hpd_serving.{relation} as select * from {relation}")
+            views += _view_definitions(con, schema)
+        con.execute("use hpd_serving")
+        try:
+            for definition in views:
+                con.execute(definition)
+        finally:
+            con.execute(f"use {warehouse}")
     finally:
         con.execute("detach hpd_serving")
 
