@@ -25,9 +25,28 @@ new_lesions as (
 
 ),
 
-results as (
+-- Each further read of a model is its own import: DuckDB and PostgreSQL
+-- materialize a CTE that is read more than once, which at millions of rows
+-- costs more than scanning the table again.
+post_dose_roles as (
+
+    select * from {{ ref('int_assessment_roles') }}
+    where is_post_dose
+
+),
+
+new_lesion_results as (
 
     select * from {{ ref('int_lesion_results') }}
+    where lesion_class = 'NEW' and diameter_mm is not null
+
+),
+
+-- Target rows, most of them, count in none of the lesion states.
+state_results as (
+
+    select * from {{ ref('int_lesion_results') }}
+    where lesion_class in ('NEW', 'NON-TARGET')
 
 ),
 
@@ -46,21 +65,18 @@ non_target_lesions as (
 new_lesion_sums as (
 
     select
-        results.usubjid,
-        results.assessment_key,
-        {{ exact_sum("results.diameter_mm") }} as new_lesion_sum_mm
-    from results
+        new_lesion_results.usubjid,
+        new_lesion_results.assessment_key,
+        {{ exact_sum("new_lesion_results.diameter_mm") }} as new_lesion_sum_mm
+    from new_lesion_results
     inner join new_lesions
-        on results.usubjid = new_lesions.usubjid
-        and results.lesion_id = new_lesions.lesion_id
-    inner join roles
-        on results.usubjid = roles.usubjid
-        and results.assessment_key = roles.assessment_key
-    where results.lesion_class = 'NEW'
-        and results.diameter_mm is not null
-        and roles.is_post_dose
-        and roles.assessment_order >= new_lesions.first_measurable_order
-    group by results.usubjid, results.assessment_key
+        on new_lesion_results.usubjid = new_lesions.usubjid
+        and new_lesion_results.lesion_id = new_lesions.lesion_id
+    inner join post_dose_roles
+        on new_lesion_results.usubjid = post_dose_roles.usubjid
+        and new_lesion_results.assessment_key = post_dose_roles.assessment_key
+    where post_dose_roles.assessment_order >= new_lesions.first_measurable_order
+    group by new_lesion_results.usubjid, new_lesion_results.assessment_key
 
 ),
 
@@ -91,9 +107,7 @@ lesion_states as (
                     then lesion_id
             end
         ) as non_targets_absent
-    from results
-    -- Target rows, most of them, count in none of the sums above.
-    where lesion_class in ('NEW', 'NON-TARGET')
+    from state_results
     group by usubjid, assessment_key
 
 ),

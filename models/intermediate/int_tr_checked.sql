@@ -19,6 +19,82 @@ lesions as (
 
 ),
 
+-- The same staged rows, imported again for each further read: DuckDB and
+-- PostgreSQL materialize a CTE that is read more than once, which at tens
+-- of millions of rows costs more than scanning the table again.
+measurement_keys as (
+
+    select
+        usubjid,
+        reader_id,
+        assessment_key,
+        lesion_id,
+        test_code
+    from {{ ref('stg_tr') }}
+    where rejection_reason is null
+
+),
+
+measurement_order as (
+
+    select
+        usubjid,
+        reader_id,
+        assessment_key,
+        lesion_id,
+        test_code,
+        result_date,
+        source_file,
+        source_row
+    from {{ ref('stg_tr') }}
+    where rejection_reason is null
+
+),
+
+-- Rule 6 concerns a lesion measured more than once by one test at one
+-- assessment: only those (rare) rows are ranked; every other row is the
+-- only one of its kind.
+repeated_keys as (
+
+    select
+        usubjid,
+        reader_id,
+        assessment_key,
+        lesion_id,
+        test_code
+    from measurement_keys
+    group by usubjid, reader_id, assessment_key, lesion_id, test_code
+    having count(*) > 1
+
+),
+
+repeated_ranks as (
+
+    select
+        measurement_order.source_file,
+        measurement_order.source_row,
+        row_number() over (
+            partition by
+                measurement_order.usubjid,
+                measurement_order.reader_id,
+                measurement_order.assessment_key,
+                measurement_order.lesion_id,
+                measurement_order.test_code
+            order by
+                case when measurement_order.result_date is null then 1 else 0 end,
+                measurement_order.result_date desc,
+                measurement_order.source_row desc
+        ) as measurement_rank
+    from measurement_order
+    inner join repeated_keys
+        on measurement_order.usubjid = repeated_keys.usubjid
+        and measurement_order.reader_id = repeated_keys.reader_id
+        and measurement_order.assessment_key = repeated_keys.assessment_key
+        and measurement_order.lesion_id = repeated_keys.lesion_id
+        and measurement_order.test_code = repeated_keys.test_code
+
+),
+
 joined as (
 
     select
@@ -41,29 +117,20 @@ joined as (
         lesions.lesion_class,
         lesions.organ,
         lesions.is_nodal,
-        lesions.lesion_id is not null as is_identified
+        lesions.lesion_id is not null as is_identified,
+        -- A lesion's identification is per subject, reader and id, so all
+        -- rows of a repeated key are identified or none is.
+        case
+            when lesions.lesion_id is not null then coalesce(repeated_ranks.measurement_rank, 1)
+        end as measurement_rank
     from tr
     left join lesions
         on tr.usubjid = lesions.usubjid
         and tr.reader_id = lesions.reader_id
         and tr.lesion_id = lesions.lesion_id
-
-),
-
-ranked as (
-
-    select
-        *,
-        case
-            when is_identified then row_number() over (
-                partition by usubjid, reader_id, assessment_key, lesion_id, test_code, is_identified
-                order by
-                    case when result_date is null then 1 else 0 end,
-                    result_date desc,
-                    source_row desc
-            )
-        end as measurement_rank
-    from joined
+    left join repeated_ranks
+        on tr.source_file = repeated_ranks.source_file
+        and tr.source_row = repeated_ranks.source_row
 
 ),
 
@@ -78,7 +145,7 @@ final as (
         case
             when not is_identified then 'TRLNKID'
         end as rejection_column
-    from ranked
+    from joined
 
 )
 

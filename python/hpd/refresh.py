@@ -296,9 +296,15 @@ def _docs_site(
     options: RefreshOptions, building: Path, work_dir: Path, staged_reports: Path
 ) -> Path:
     """`dbt docs generate --static`: one HTML file with every model, column and
-    the lineage from the SDTM domains to the marts."""
+    the lineage from the SDTM domains to the marts. `--no-compile`: the build
+    has just compiled every node into the same target folder, and its parse
+    state keeps the compiled SQL the site shows."""
     outcome = run_dbt(
-        ["docs", "generate"], building, dbt_variables(options), work_dir, ["--static"]
+        ["docs", "generate"],
+        building,
+        dbt_variables(options),
+        work_dir,
+        ["--static", "--no-compile"],
     )
     if not outcome.success:
         raise DataError(f"dbt docs generate failed; log: {work_dir / 'logs' / 'dbt.log'}")
