@@ -18,6 +18,15 @@ assessments as (
 
 ),
 
+-- Its own import rather than a second read of `assessments`, which DuckDB
+-- and PostgreSQL would materialize, every column of every assessment.
+follow_ups as (
+
+    select * from {{ ref('int_assessment_responses') }}
+    where role = 'follow_up'
+
+),
+
 treatment_failure as (
 
     select * from {{ ref('int_treatment_failure') }}
@@ -29,8 +38,7 @@ second_evaluation as (
     select
         usubjid,
         min(assessment_order) as second_evaluation_order
-    from assessments
-    where role = 'follow_up'
+    from follow_ups
     group by usubjid
 
 ),
