@@ -4,6 +4,7 @@ read-only serving file, de-identified views, the docs site, SQL recipes."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -188,3 +189,8 @@ def test_docs_site_opens_from_disk_and_shows_the_marts(refreshed: Path, tmp_path
     # The lineage goes back to the SDTM sources.
     text = site.read_text(encoding="utf-8")
     assert '"source.hpd.sdtm.tr"' in text and '"model.hpd.stg_tr"' in text
+    # Every model's compiled SQL is there, from the build (docs generate
+    # --no-compile does not compile again).
+    models = set(re.findall(r'"unique_id": "(model\.hpd\.\w+)"', text))
+    assert len(models) >= 40
+    assert len(re.findall(r'"compiled_code": "[^"]', text)) >= len(models)

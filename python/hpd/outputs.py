@@ -3,8 +3,9 @@
 - Parquet: every table of `analytics` as one file, in a folder per refresh,
   with a stable `latest` link for tools that read files.
 - A serving DuckDB file: `analytics` (tables) and `analytics_deid` (views
-  over them) only, replaced atomically with the warehouse, for BI tools that open a DuckDB file
-  read-only (they never see staging or raw data, nor a half-built file).
+  over them) only, replaced atomically with the warehouse, for BI tools that
+  open a DuckDB file read-only (they never see staging or raw data, nor a
+  half-built file).
 """
 
 from __future__ import annotations
@@ -84,8 +85,8 @@ def write_serving(con: duckdb.DuckDBPyConnection, path: Path) -> None:
     for leftover in (path, path.with_name(path.name + ".wal")):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
-    row = con.execute("select current_database()").fetchone()
-    warehouse = quote_identifier(str(row[0] if row else "memory"))
+    (database,) = con.execute("select current_database()").fetchone() or ("memory",)
+    warehouse = quote_identifier(str(database))
     con.execute("attach ? as hpd_serving", [str(path)])
     try:
         views = []
