@@ -336,3 +336,34 @@ def test_the_built_marts_refuse_rows_that_break_a_rule(
         with pytest.raises(duckdb.ConstraintException) as refused:
             con.execute(f"insert into analytics.{mart} select * from broken")
     assert rule.lower() in str(refused.value).lower(), str(refused.value)
+
+
+def test_grain_tests_find_duplicates_even_in_a_null_key_part(
+    demo_warehouse: Path, tmp_path: Path
+) -> None:
+    """unique_combination_of_columns (on DuckDB: grouped by a hash first, then
+    exactly) fails on a repeated row, and on two rows equal but for a key part
+    that is null in both; the others still pass."""
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copyfile(demo_warehouse, work / "wh.duckdb")
+    with duckdb.connect(str(work / "wh.duckdb")) as con:
+        con.execute(
+            "insert into intermediate.int_tu_lesions "
+            "select * from intermediate.int_tu_lesions limit 1"
+        )
+        for _ in range(2):
+            con.execute(
+                "insert into intermediate.int_lesion_results "
+                "select * replace (cast(null as varchar) as lesion_id) "
+                "from intermediate.int_lesion_results order by usubjid, assessment_key limit 1"
+            )
+    result = dbt(["test", "--select", "test_name:unique_combination_of_columns"], REPO, work)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    failing = set(re.findall(r"FAIL \d+ (\w+)", output))
+    assert failing == {
+        "int_tu_lesions_one_row_per_lesion_and_reader",
+        "int_lesion_results_one_row_per_lesion_test_and_assessment",
+    }, output
+    assert re.search(r"PASS=\d+", output), output
