@@ -4,6 +4,9 @@
 -- assessment and reader (SPEC rule 6: the latest-dated row wins, then the
 -- last in the file). Rows failing either keep their reason for rejected_rows.
 
+{#- Rule 6's key: one measurement per lesion, test, assessment and reader. #}
+{%- set measurement_key = ['usubjid', 'reader_id', 'assessment_key', 'lesion_id', 'test_code'] %}
+
 with
 
 tr as (
@@ -24,12 +27,7 @@ lesions as (
 -- of millions of rows costs more than scanning the table again.
 measurement_keys as (
 
-    select
-        usubjid,
-        reader_id,
-        assessment_key,
-        lesion_id,
-        test_code
+    select {{ measurement_key | join(', ') }}
     from {{ ref('stg_tr') }}
     where rejection_reason is null
 
@@ -38,11 +36,7 @@ measurement_keys as (
 measurement_order as (
 
     select
-        usubjid,
-        reader_id,
-        assessment_key,
-        lesion_id,
-        test_code,
+        {{ measurement_key | join(', ') }},
         result_date,
         source_file,
         source_row
@@ -56,14 +50,9 @@ measurement_order as (
 -- only one of its kind.
 repeated_keys as (
 
-    select
-        usubjid,
-        reader_id,
-        assessment_key,
-        lesion_id,
-        test_code
+    select {{ measurement_key | join(', ') }}
     from measurement_keys
-    group by usubjid, reader_id, assessment_key, lesion_id, test_code
+    group by {{ measurement_key | join(', ') }}
     having count(*) > 1
 
 ),
@@ -71,27 +60,17 @@ repeated_keys as (
 repeated_ranks as (
 
     select
-        measurement_order.source_file,
-        measurement_order.source_row,
+        source_file,
+        source_row,
         row_number() over (
-            partition by
-                measurement_order.usubjid,
-                measurement_order.reader_id,
-                measurement_order.assessment_key,
-                measurement_order.lesion_id,
-                measurement_order.test_code
+            partition by {{ measurement_key | join(', ') }}
             order by
-                case when measurement_order.result_date is null then 1 else 0 end,
-                measurement_order.result_date desc,
-                measurement_order.source_row desc
+                case when result_date is null then 1 else 0 end,
+                result_date desc,
+                source_row desc
         ) as measurement_rank
     from measurement_order
-    inner join repeated_keys
-        on measurement_order.usubjid = repeated_keys.usubjid
-        and measurement_order.reader_id = repeated_keys.reader_id
-        and measurement_order.assessment_key = repeated_keys.assessment_key
-        and measurement_order.lesion_id = repeated_keys.lesion_id
-        and measurement_order.test_code = repeated_keys.test_code
+    inner join repeated_keys using ({{ measurement_key | join(', ') }})
 
 ),
 
