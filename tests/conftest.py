@@ -30,6 +30,24 @@ def run_hpd(*args: str | Path, cwd: Path = REPO) -> subprocess.CompletedProcess[
 DBT = Path(sys.executable).with_name("dbt")
 
 
+def apt_install(package: str, reason: str) -> None:
+    """Install Debian's `package` (as root) for a test whose `reason` says
+    what is missing; a clear failure, never a skip, when it cannot be."""
+    if os.geteuid() != 0:
+        pytest.fail(f"{reason}: install Debian's {package} (needs root)")
+    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (
+        ["apt-get", "update"],
+        ["apt-get", "install", "-y", "--no-install-recommends", package],
+    ):
+        done = subprocess.run(
+            command, capture_output=True, text=True, timeout=1200, env=environment, check=False
+        )
+        if done.returncode != 0:
+            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
+            pytest.fail(f"{reason}, and `{' '.join(command)}` failed:\n{tail}")
+
+
 def dbt(
     command: list[str], project: Path, work: Path, env: dict[str, str | None] | None = None
 ) -> subprocess.CompletedProcess[str]:

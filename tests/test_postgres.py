@@ -34,7 +34,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors as pg_errors
 
-from conftest import REPO, run_hpd
+from conftest import REPO, apt_install, run_hpd
 from hpd import synth
 from hpd.loader import load_exports
 from hpd.report import read_marts
@@ -81,23 +81,11 @@ class Server:
 
 def _ensure_server_binaries() -> None:
     """PostgreSQL 15's server programs, installed from Debian's packages when
-    missing (as root); a clear failure, never a skip, when they cannot be."""
+    missing."""
     if (PG_BIN / "initdb").is_file() and (PG_BIN / "pg_ctl").is_file():
         return
     reason = f"PostgreSQL 15 server programs are missing ({PG_BIN}/initdb, pg_ctl)"
-    if os.geteuid() != 0:
-        pytest.fail(f"{reason}: install Debian's {SERVER_PACKAGE} (needs root)")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", SERVER_PACKAGE],
-    ):
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=1200, env=environment, check=False
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
-            pytest.fail(f"{reason}, and `{' '.join(command)}` failed:\n{tail}")
+    apt_install(SERVER_PACKAGE, reason)
     if not (PG_BIN / "initdb").is_file():
         pytest.fail(f"{reason}, even after installing {SERVER_PACKAGE}")
 

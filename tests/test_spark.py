@@ -32,7 +32,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import REPO
+from conftest import REPO, apt_install
 from hpd import cli, synth
 from hpd.dbt_build import BuildOutcome
 from hpd.loader import load_exports
@@ -71,23 +71,10 @@ def hpd_inline(*args: str | Path) -> Done:
 
 
 def _ensure_java() -> None:
-    """Java for Spark, installed from Debian's packages when missing (as
-    root); a clear failure, never a skip, when it cannot be."""
+    """Java for Spark, installed from Debian's packages when missing."""
     if shutil.which("java") or os.environ.get("JAVA_HOME"):
         return
-    if os.geteuid() != 0:
-        pytest.fail(f"Spark needs Java 17: install Debian's {JAVA_PACKAGE} (needs root)")
-    environment = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for command in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "--no-install-recommends", JAVA_PACKAGE],
-    ):
-        done = subprocess.run(
-            command, capture_output=True, text=True, timeout=1200, env=environment, check=False
-        )
-        if done.returncode != 0:
-            tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
-            pytest.fail(f"Java is missing, and `{' '.join(command)}` failed:\n{tail}")
+    apt_install(JAVA_PACKAGE, "Spark needs Java 17, which is missing")
 
 
 @pytest.fixture(scope="module")

@@ -91,20 +91,23 @@ class RefreshResult:
 
 
 @contextlib.contextmanager
-def refresh_lock(warehouse: Path) -> Iterator[None]:
-    """One refresh of a warehouse at a time (exit status 3 for the second)."""
-    lock_path = warehouse.with_name(warehouse.name + ".lock")
+def file_lock(lock_path: Path, label: str) -> Iterator[None]:
+    """Hold `lock_path` exclusively, or fail at once with LockedError (exit
+    status 3) naming the warehouse `label`."""
     with lock_path.open("a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
-            raise LockedError(
-                f"{warehouse}: another refresh of this warehouse is running"
-            ) from error
+            raise LockedError(f"{label}: another refresh of this warehouse is running") from error
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def refresh_lock(warehouse: Path) -> contextlib.AbstractContextManager[None]:
+    """One refresh of a warehouse at a time (exit status 3 for the second)."""
+    return file_lock(warehouse.with_name(warehouse.name + ".lock"), str(warehouse))
 
 
 def _remove(path: Path) -> None:

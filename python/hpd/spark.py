@@ -31,12 +31,10 @@ HPD_SPARK_CONF (README, "Spark").
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,7 +45,7 @@ import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
 from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
-from hpd.errors import DataError, LockedError, UsageError, location
+from hpd.errors import DataError, UsageError, location
 from hpd.loader import LoadedDomain
 from hpd.outputs import publish_parquet
 from hpd.quality import QualityResult
@@ -246,21 +244,12 @@ def open_warehouse(
     )  # fmt: skip
 
 
-@contextlib.contextmanager
-def refresh_lock(settings: SparkSettings) -> Iterator[None]:
+def refresh_lock(settings: SparkSettings) -> contextlib.AbstractContextManager[None]:
     """One refresh (or report) of a Spark warehouse at a time (exit status 3)."""
+    from hpd.refresh import file_lock
+
     settings.warehouse.mkdir(parents=True, exist_ok=True)
-    with (settings.warehouse / "refresh.lock").open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as error:
-            raise LockedError(
-                f"{settings.label}: another refresh of this warehouse is running"
-            ) from error
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return file_lock(settings.warehouse / "refresh.lock", settings.label)
 
 
 # --------------------------------------------------------------------------- the catalog
