@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -46,6 +48,20 @@ def apt_install(package: str, reason: str) -> None:
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-10:])
             pytest.fail(f"{reason}, and `{' '.join(command)}` failed:\n{tail}")
+
+
+def exports_with_a_dm_row_rejected(exports: Path, target: Path) -> Path:
+    """A copy of `exports` in `target` with one DM date made unreadable: a
+    rejected DM row stops a refresh after the build (SPEC rule 6)."""
+    shutil.copytree(exports, target)
+    path = target / "dm.csv"
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    column = [name.upper() for name in rows[0]].index("RFXSTDTC")
+    rows[1][column] = "2020-02-30"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return target
 
 
 def dbt(

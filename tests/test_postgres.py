@@ -14,7 +14,6 @@ cluster belongs to the `postgres` OS user (created by Debian's package;
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import pwd
 import shutil
@@ -34,7 +33,7 @@ import psycopg2
 import pytest
 from psycopg2 import errors as pg_errors
 
-from conftest import REPO, apt_install, run_hpd
+from conftest import REPO, apt_install, exports_with_a_dm_row_rejected, run_hpd
 from hpd import synth
 from hpd.loader import load_exports
 from hpd.report import read_marts
@@ -381,25 +380,11 @@ def test_refresh_built_in_suffixed_schemas_and_swapped_them_in(
     assert "demo" not in present
 
 
-def _dm_row_rejected(exports: Path, target: Path) -> Path:
-    """The exports with one DM date made unreadable: a rejected DM row stops
-    the refresh after the build (SPEC rule 6)."""
-    shutil.copytree(exports, target)
-    path = target / "dm.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    column = [name.upper() for name in rows[0]].index("RFXSTDTC")
-    rows[1][column] = "2020-02-30"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return target
-
-
 def test_a_failed_refresh_leaves_the_published_schemas_as_they_were(
     pg_server: Server, pg_generated: Generated, tmp_path: Path
 ) -> None:
     before = _postgres_tables(pg_server, pg_generated.database, "analytics")
-    bad = _dm_row_rejected(pg_generated.exports, tmp_path / "bad")
+    bad = exports_with_a_dm_row_rejected(pg_generated.exports, tmp_path / "bad")
     done = hpd_pg(
         pg_server, pg_generated.database, "run", "--target", "postgres", "--exports", bad,
         "--reports", tmp_path / "reports",

@@ -14,7 +14,6 @@ for small cohorts (spark-small.conf).
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import io
 import json
@@ -32,7 +31,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from conftest import REPO, apt_install
+from conftest import REPO, apt_install, exports_with_a_dm_row_rejected
 from hpd import cli, synth
 from hpd.dbt_build import BuildOutcome
 from hpd.loader import load_exports
@@ -301,19 +300,6 @@ def test_marts_are_parquet_tables_of_one_published_refresh(spark_generated: Buil
 # --------------------------------------------------------------------------- publishing
 
 
-def _dm_row_rejected(exports: Path, target: Path) -> Path:
-    """The exports with one DM date made unreadable."""
-    shutil.copytree(exports, target)
-    path = target / "dm.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    column = [name.upper() for name in rows[0]].index("RFXSTDTC")
-    rows[1][column] = "2020-02-30"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return target
-
-
 def test_a_failed_refresh_leaves_the_published_tables_as_they_were(
     spark_generated: Build, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -335,7 +321,7 @@ def test_a_failed_refresh_leaves_the_published_tables_as_they_were(
         return BuildOutcome(success=False, nodes=1, failures=["test: injected"])
 
     monkeypatch.setattr(spark, "run_dbt", staging_only)
-    bad = _dm_row_rejected(spark_generated.exports, tmp_path / "bad")
+    bad = exports_with_a_dm_row_rejected(spark_generated.exports, tmp_path / "bad")
     done = hpd_inline(
         "run", "--target", "spark", "--exports", bad, "--spark-warehouse",
         spark_generated.warehouse, "--reports", tmp_path / "reports",
