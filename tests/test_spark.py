@@ -155,7 +155,7 @@ def spark_generated(spark_env: None, tmp_path_factory: pytest.TempPathFactory) -
     with pytest.MonkeyPatch.context() as patch:
         # Data tests ran on the demo build; models only here.
         patch.setattr(
-            "hpd.spark.build_selection",
+            "hpd.refresh.build_selection",
             lambda unit_tests, from_exports, fail_fast=False: [
                 "--exclude-resource-type", "unit_test", "test", "--exclude", "path:seeds/demo",
             ],
@@ -310,9 +310,9 @@ def test_a_failed_refresh_leaves_the_published_tables_as_they_were(
     settings = SparkSettings.from_env(spark_generated.warehouse)
     before = _snapshot(spark_generated.warehouse)
     runs_before = sorted(p.name for p in settings.data.iterdir())
-    from hpd import spark
+    from hpd import refresh
 
-    real_run_dbt = spark.run_dbt
+    real_run_dbt = refresh.run_dbt
 
     def staging_only(*args: Any, **kwargs: Any) -> BuildOutcome:
         selection = ["--select", "stg_dm", "--exclude-resource-type", "test", "unit_test"]
@@ -320,7 +320,7 @@ def test_a_failed_refresh_leaves_the_published_tables_as_they_were(
         assert outcome.success
         return BuildOutcome(success=False, nodes=1, failures=["test: injected"])
 
-    monkeypatch.setattr(spark, "run_dbt", staging_only)
+    monkeypatch.setattr(refresh, "run_dbt", staging_only)
     bad = exports_with_a_dm_row_rejected(spark_generated.exports, tmp_path / "bad")
     done = hpd_inline(
         "run", "--target", "spark", "--exports", bad, "--spark-warehouse",

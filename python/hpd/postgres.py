@@ -23,17 +23,16 @@ plus `copy` (the checked exports streamed to the server) after
 from __future__ import annotations
 
 import contextlib
+import functools
 import shutil
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import LockedError, UsageError
 from hpd.loader import LoadedDomain, copy_domain
 from hpd.outputs import publish_parquet
@@ -170,11 +169,11 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
     from hpd.refresh import (
         RefreshResult,
         _publish_reports,
+        build_warehouse,
         check_server_marts,
         dbt_variables,
-        demo_subjects,
         export_server_marts,
-        fresh_file,
+        server_exports,
     )
 
     progress = monitor.progress
@@ -197,28 +196,27 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
     except _pg_error() as error:
         raise UsageError(f"{settings.label}: cannot connect: {_first_line(error)}") from error
     quality: list[QualityResult] = []
-    loaded: list[LoadedDomain] = []
     try:
         with refresh_lock(warehouse):
             try:
                 check_database(warehouse, settings)
                 drop_schemas(warehouse, BUILDING)
-                with contextlib.ExitStack() as stack:
-                    exports_db: duckdb.DuckDBPyConnection | None = None
-                    if options.exports is not None:
-                        exports_db = stack.enter_context(
-                            duckdb.connect(str(fresh_file(work_dir / "exports.duckdb")))
-                        )
-                        loaded = _load(
-                            options, exports_db, warehouse, quality, staged_reports, monitor
-                        )
-                    else:
-                        demo_subjects(monitor)
-                        progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
-                    with monitor.stage("dbt_build"):
-                        nodes = _build(
-                            options, warehouse, work_dir, monitor, dbt_variables(options)
-                        )
+                with server_exports(
+                    options,
+                    work_dir,
+                    quality,
+                    staged_reports,
+                    monitor,
+                    functools.partial(_copy_exports, warehouse, monitor),
+                ) as (exports_db, loaded):
+                    nodes = build_warehouse(
+                        options,
+                        monitor,
+                        work_dir,
+                        {**dbt_variables(options), "schema_suffix": BUILDING},
+                        name_cause=lambda: _name_cause(warehouse),
+                        target="postgres",
+                    )
                     data_docs = check_server_marts(
                         warehouse, exports_db, quality, staged_reports, reports, monitor
                     )
@@ -268,67 +266,23 @@ def refresh_postgres(options: RefreshOptions, monitor: Monitor) -> RefreshResult
     )
 
 
-def _load(
-    options: RefreshOptions,
+def _copy_exports(
+    warehouse: PostgresWarehouse,
+    monitor: Monitor,
     exports_db: duckdb.DuckDBPyConnection,
-    warehouse: PostgresWarehouse,
-    quality: list[QualityResult],
-    staged_reports: Path,
-    monitor: Monitor,
-) -> list[LoadedDomain]:
-    """Read and check the exports in a local DuckDB file, as a DuckDB refresh
-    does, then stream them to the server's `raw__building` (COPY)."""
-    from hpd.refresh import load_and_check
-
-    assert options.exports is not None
-    progress = monitor.progress
-    loaded = load_and_check(
-        exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
-    )
-    with monitor.stage("copy"):
-        progress(f"copying the exports to {warehouse.label} (COPY)")
-        for domain in loaded:
-            copy_domain(exports_db, domain, warehouse)
-        warehouse.commit()
-    return loaded
+    loaded: list[LoadedDomain],
+) -> None:
+    """Stream the checked exports to the server's `raw__building` (COPY)."""
+    monitor.progress(f"copying the exports to {warehouse.label} (COPY)")
+    for domain in loaded:
+        copy_domain(exports_db, domain, warehouse)
+    warehouse.commit()
 
 
-def _build(
-    options: RefreshOptions,
-    warehouse: PostgresWarehouse,
-    work_dir: Path,
-    monitor: Monitor,
-    variables: dict[str, Any],
-) -> int:
-    """dbt build --target postgres into the `__building` schemas."""
-    from hpd.refresh import build_progress
-
-    progress = monitor.progress
-    progress("building the warehouse (dbt build --target postgres: models and data tests)")
-
-    counter = NodeCounter()
-    try:
-        with monitor.ticker(lambda: build_progress(monitor, counter)):
-            outcome = run_dbt(
-                "build",
-                work_dir / "unused.duckdb",
-                {**variables, "schema_suffix": BUILDING},
-                work_dir,
-                build_selection(options.unit_tests, options.exports is not None, options.fail_fast),
-                on_node=failing_nodes(progress),
-                target="postgres",
-                counter=counter,
-            )
-    finally:
-        monitor.keep_dbt_results()
-    if not outcome.success:
-        # A rejected DM row also fails the relationship tests; name its cause.
-        with contextlib.suppress(_pg_error()):
-            warehouse.connection.rollback()
-            check_subjects_kept(warehouse)
-        raise build_failed(outcome, work_dir)
-    progress(f"  {outcome.nodes} models, seeds and tests passed")
-    return outcome.nodes
+def _name_cause(warehouse: PostgresWarehouse) -> None:
+    with contextlib.suppress(_pg_error()):
+        warehouse.connection.rollback()
+        check_subjects_kept(warehouse)
 
 
 def _first_line(error: BaseException) -> str:

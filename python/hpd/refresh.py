@@ -198,8 +198,14 @@ def refresh(
             else:
                 demo_subjects(monitor)
                 progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
-            with monitor.stage("dbt_build"):
-                nodes = _build(options, building, work_dir, monitor)
+            nodes = build_warehouse(
+                options,
+                monitor,
+                work_dir,
+                dbt_variables(options),
+                name_cause=lambda: _name_cause(building),
+                building=building,
+            )
             with limit_duckdb_memory(duckdb.connect(str(building))) as con:
                 with monitor.stage("quality_marts"):
                     check_subjects_kept(con)
@@ -357,6 +363,35 @@ def load_and_check(
     return loaded
 
 
+@contextlib.contextmanager
+def server_exports(
+    options: RefreshOptions,
+    work_dir: Path,
+    quality: list[QualityResult],
+    staged_reports: Path,
+    monitor: Monitor,
+    copy: Callable[[duckdb.DuckDBPyConnection, list[LoadedDomain]], None],
+) -> Iterator[tuple[duckdb.DuckDBPyConnection | None, list[LoadedDomain]]]:
+    """The input of a PostgreSQL or Spark refresh: the exports read and
+    checked in a local DuckDB file as a DuckDB refresh does (`load`,
+    `quality_exports`), then handed to the server by `copy` (stage `copy`);
+    or the demo cohort, which the build reads from its seeds. Yields the
+    DuckDB connection (None for the demo), open for the marts' checks, and
+    the loaded domains."""
+    if options.exports is None:
+        demo_subjects(monitor)
+        monitor.progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+        yield None, []
+        return
+    with duckdb.connect(str(fresh_file(work_dir / "exports.duckdb"))) as exports_db:
+        loaded = load_and_check(
+            exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
+        )
+        with monitor.stage("copy"):
+            copy(exports_db, loaded)
+        yield exports_db, loaded
+
+
 def record_loaded(monitor: Monitor, loaded: list[LoadedDomain]) -> None:
     """Rows per domain, and the subjects (DM rows), for progress and the run record."""
     monitor.rows = {domain.domain: domain.rows for domain in loaded}
@@ -386,36 +421,54 @@ def build_progress(monitor: Monitor, counter: NodeCounter) -> str:
     return f"  dbt build: {counter.describe()}{subjects}"
 
 
-def _build(options: RefreshOptions, building: Path, work_dir: Path, monitor: Monitor) -> int:
-    """dbt build (models, seeds and data tests) into the new warehouse file."""
+def build_warehouse(
+    options: RefreshOptions,
+    monitor: Monitor,
+    work_dir: Path,
+    variables: dict[str, Any],
+    name_cause: Callable[[], None],
+    building: Path | None = None,
+    target: str | None = None,
+) -> int:
+    """The `dbt_build` stage of every target: dbt build (models, seeds and
+    data tests) into `building`, a DuckDB refresh's new file, or into the
+    `target` output of profiles.yml. When the build fails, `name_cause`
+    raises the DataError of a cause its failing nodes would hide, if it is
+    one: a rejected DM row also fails the relationship tests."""
     progress = monitor.progress
-    progress("building the warehouse (dbt build: models and data tests)")
+    with monitor.stage("dbt_build"):
+        command = f"dbt build --target {target}" if target else "dbt build"
+        progress(f"building the warehouse ({command}: models and data tests)")
+        counter = NodeCounter()
+        try:
+            with monitor.ticker(lambda: build_progress(monitor, counter)):
+                outcome = run_dbt(
+                    "build",
+                    building or work_dir / "unused.duckdb",
+                    variables,
+                    work_dir,
+                    build_selection(
+                        options.unit_tests, options.exports is not None, options.fail_fast
+                    ),
+                    on_node=failing_nodes(progress),
+                    target=target,
+                    counter=counter,
+                )
+        finally:
+            monitor.keep_dbt_results()
+        if not outcome.success:
+            name_cause()
+            raise build_failed(outcome, work_dir)
+        progress(f"  {outcome.nodes} models, seeds and tests passed")
+        return outcome.nodes
 
-    extra = build_selection(options.unit_tests, options.exports is not None, options.fail_fast)
-    counter = NodeCounter()
-    try:
-        with monitor.ticker(lambda: build_progress(monitor, counter)):
-            outcome = run_dbt(
-                "build",
-                building,
-                dbt_variables(options),
-                work_dir,
-                extra,
-                on_node=failing_nodes(progress),
-                counter=counter,
-            )
-    finally:
-        monitor.keep_dbt_results()
-    if not outcome.success:
-        # A rejected DM row also fails the relationship tests; name its cause.
-        with (
-            limit_duckdb_memory(duckdb.connect(str(building))) as con,
-            contextlib.suppress(duckdb.Error),
-        ):
-            check_subjects_kept(con)
-        raise build_failed(outcome, work_dir)
-    progress(f"  {outcome.nodes} models, seeds and tests passed")
-    return outcome.nodes
+
+def _name_cause(building: Path) -> None:
+    with (
+        limit_duckdb_memory(duckdb.connect(str(building))) as con,
+        contextlib.suppress(duckdb.Error),
+    ):
+        check_subjects_kept(con)
 
 
 def _publish_reports(staged: Path, reports: Path) -> None:

@@ -31,6 +31,7 @@ HPD_SPARK_CONF (README, "Spark").
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -38,13 +39,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import duckdb
 
 from hpd.blocking_checks import check_subjects_kept
-from hpd.dbt_build import NodeCounter, build_failed, build_selection, failing_nodes, run_dbt
 from hpd.errors import DataError, UsageError, location
 from hpd.loader import LoadedDomain
 from hpd.outputs import publish_parquet
@@ -372,11 +372,11 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     from hpd.refresh import (
         RefreshResult,
         _publish_reports,
+        build_warehouse,
         check_server_marts,
         dbt_variables,
-        demo_subjects,
         export_server_marts,
-        fresh_file,
+        server_exports,
     )
 
     progress = monitor.progress
@@ -394,7 +394,6 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     parquet_root = (options.parquet or reports.parent / "parquet").resolve()
     staged_parquet = parquet_root / f".building-{run_id}"
     quality: list[QualityResult] = []
-    loaded: list[LoadedDomain] = []
     try:
         with refresh_lock(settings):
             progress(f"starting Spark ({settings.master}; warehouse {settings.warehouse})")
@@ -403,22 +402,26 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
             try:
                 drop_building(session)
                 previous = _runs_in_use(session, settings)
-                with contextlib.ExitStack() as stack:
-                    exports_db: duckdb.DuckDBPyConnection | None = None
-                    if options.exports is not None:
-                        exports_db = stack.enter_context(
-                            duckdb.connect(str(fresh_file(work_dir / "exports.duckdb")))
-                        )
-                        loaded = _load(
-                            options, exports_db, warehouse, quality, staged_reports, monitor
-                        )
-                    else:
-                        demo_subjects(monitor)
-                        progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
-                    with monitor.stage("dbt_build"):
-                        nodes = _build(
-                            options, warehouse, run_root, work_dir, monitor, dbt_variables(options)
-                        )
+                with server_exports(
+                    options,
+                    work_dir,
+                    quality,
+                    staged_reports,
+                    monitor,
+                    functools.partial(_hand_exports, warehouse, monitor),
+                ) as (exports_db, loaded):
+                    nodes = build_warehouse(
+                        options,
+                        monitor,
+                        work_dir,
+                        {
+                            **dbt_variables(options),
+                            "schema_suffix": BUILDING,
+                            "spark_location_root": str(run_root),
+                        },
+                        name_cause=lambda: _name_cause(warehouse),
+                        target="spark",
+                    )
                     data_docs = check_server_marts(
                         warehouse, exports_db, quality, staged_reports, reports, monitor
                     )
@@ -465,77 +468,32 @@ def refresh_spark(options: RefreshOptions, monitor: Monitor) -> RefreshResult:
     )
 
 
-def _load(
-    options: RefreshOptions,
+def _hand_exports(
+    warehouse: SparkWarehouse,
+    monitor: Monitor,
     exports_db: duckdb.DuckDBPyConnection,
-    warehouse: SparkWarehouse,
-    quality: list[QualityResult],
-    staged_reports: Path,
-    monitor: Monitor,
-) -> list[LoadedDomain]:
-    """Read and check the exports in a local DuckDB file, as a DuckDB refresh
-    does, then hand each `raw` table to Spark as a Parquet file."""
-    from hpd.refresh import load_and_check
-
-    assert options.exports is not None
-    progress = monitor.progress
-    loaded = load_and_check(
-        exports_db, options.exports, quality, staged_reports, options.reports.resolve(), monitor
-    )
-    with monitor.stage("copy"):
-        progress(f"handing the exports to Spark (Parquet, {warehouse.label})")
-        for domain in loaded:
-            source = domain.file_name or f"{domain.domain}.csv"
-            # In file order, so the Parquet file reads back as the export did.
-            select = f"select * from raw.{domain.domain} order by _row_number"
-            try:
-                seen = warehouse.write_from_duckdb(exports_db, select, "raw", domain.domain)
-            except Exception as error:
-                raise DataError(
-                    f"{location(source)}: cannot be loaded into Spark: {_first_line(error)}"
-                ) from error
-            if seen != domain.rows:
-                raise DataError(f"{location(source)}: Spark read {seen} rows of {domain.rows}")
-    return loaded
+    loaded: list[LoadedDomain],
+) -> None:
+    """Hand each checked `raw` table to Spark as a Parquet file."""
+    monitor.progress(f"handing the exports to Spark (Parquet, {warehouse.label})")
+    for domain in loaded:
+        source = domain.file_name or f"{domain.domain}.csv"
+        # In file order, so the Parquet file reads back as the export did.
+        select = f"select * from raw.{domain.domain} order by _row_number"
+        try:
+            seen = warehouse.write_from_duckdb(exports_db, select, "raw", domain.domain)
+        except Exception as error:
+            raise DataError(
+                f"{location(source)}: cannot be loaded into Spark: {_first_line(error)}"
+            ) from error
+        if seen != domain.rows:
+            raise DataError(f"{location(source)}: Spark read {seen} rows of {domain.rows}")
 
 
-def _build(
-    options: RefreshOptions,
-    warehouse: SparkWarehouse,
-    run_root: Path,
-    work_dir: Path,
-    monitor: Monitor,
-    variables: dict[str, Any],
-) -> int:
-    """dbt build --target spark into the `__building` databases, every
-    table's files under the refresh's folder."""
-    from hpd.refresh import build_progress
-
-    progress = monitor.progress
-    progress("building the warehouse (dbt build --target spark: models and data tests)")
-    counter = NodeCounter()
-    try:
-        with monitor.ticker(lambda: build_progress(monitor, counter)):
-            outcome = run_dbt(
-                "build",
-                work_dir / "unused.duckdb",
-                {**variables, "schema_suffix": BUILDING, "spark_location_root": str(run_root)},
-                work_dir,
-                build_selection(options.unit_tests, options.exports is not None, options.fail_fast),
-                on_node=failing_nodes(progress),
-                target="spark",
-                counter=counter,
-            )
-    finally:
-        monitor.keep_dbt_results()
-    if not outcome.success:
-        # A rejected DM row also fails the relationship tests; name its cause
-        # (if the build got as far as staging).
-        with contextlib.suppress(_spark_error()):
-            check_subjects_kept(warehouse)
-        raise build_failed(outcome, work_dir)
-    progress(f"  {outcome.nodes} models, seeds and tests passed")
-    return outcome.nodes
+def _name_cause(warehouse: SparkWarehouse) -> None:
+    # If the build got as far as staging.
+    with contextlib.suppress(_spark_error()):
+        check_subjects_kept(warehouse)
 
 
 def report_spark(spark_warehouse: Path | None, reports: Path, definition: str) -> Path:
