@@ -20,7 +20,7 @@ import pandas as pd
 
 from hpd.core_kinetics import COLUMNS
 from hpd.errors import DataError, location
-from hpd.loader import CSV_BUFFER_BYTES, find_export
+from hpd.loader import find_export
 
 TABLE = "core_kinetics"
 
@@ -64,14 +64,13 @@ def _quote_identifier(name: str) -> str:
 
 def reader_sql(path: Path) -> str:
     """A DuckDB table function reading one export file: every column as text
-    for CSV (the dialect and the read buffer fixed, as the loader reads it),
-    as stored for Parquet."""
+    for CSV (the dialect fixed, as the loader reads it), as stored for Parquet."""
     literal = "'" + str(path).replace("'", "''") + "'"
     if path.suffix.lower() == ".parquet":
         return f"read_parquet({literal})"
     return (
         f"read_csv({literal}, header = true, all_varchar = true, delim = ',', "
-        f"quote = '\"', escape = '\"', buffer_size = {CSV_BUFFER_BYTES})"
+        "quote = '\"', escape = '\"')"
     )
 
 
