@@ -50,15 +50,17 @@ def apt_install(package: str, reason: str) -> None:
             pytest.fail(f"{reason}, and `{' '.join(command)}` failed:\n{tail}")
 
 
-def exports_with_a_dm_row_rejected(exports: Path, target: Path) -> Path:
-    """A copy of `exports` in `target` with one DM date made unreadable: a
-    rejected DM row stops a refresh after the build (SPEC rule 6)."""
+def exports_with_a_dm_row_rejected(
+    exports: Path, target: Path, row: int = 1, column: str = "RFXSTDTC", date: str = "2020-02-30"
+) -> Path:
+    """A copy of `exports` in `target` with DM's `row` (from 1 after the
+    header) given the unreadable `date` in `column`: the load passes, and a
+    rejected DM row stops the refresh after the build (SPEC rule 6)."""
     shutil.copytree(exports, target)
     path = target / "dm.csv"
     with path.open(newline="", encoding="utf-8") as handle:
         rows = list(csv.reader(handle))
-    column = [name.upper() for name in rows[0]].index("RFXSTDTC")
-    rows[1][column] = "2020-02-30"
+    rows[row][[name.upper() for name in rows[0]].index(column)] = date
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(rows)
     return target

@@ -4,7 +4,6 @@ elapsed time, and SIGTERM taking the clean-up path of Ctrl-C."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from conftest import REPO, query
+from conftest import REPO, exports_with_a_dm_row_rejected, query
 from hpd.cli import main
 from hpd.refresh import building_path
 from hpd.runs import KEEP_RUNS, STARTED_FILE, RunRecord, Stage, reset_peak_rss
@@ -188,21 +187,11 @@ def test_a_failed_run_records_the_message(tmp_path: Path) -> None:
     assert all(PROGRESS_LINE.match(line) for line in done.stdout.splitlines())
 
 
-def _bad_death_date(folder: Path) -> Path:
-    """The `_base` exports with a DM row rejected (an impossible death date):
-    the load passes, and dbt's relationship tests fail."""
-    shutil.copytree(BAD_EXPORTS / "_base", folder)
-    path = folder / "dm.csv"
-    with path.open(newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    rows[2][[name.upper() for name in rows[0]].index("DTHDTC")] = "2020-13-45"
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        csv.writer(handle).writerows(rows)
-    return folder
-
-
 def test_fail_fast_stops_the_build_at_the_first_failing_node(tmp_path: Path) -> None:
-    exports = _bad_death_date(tmp_path / "exports")
+    # The `_base` exports with DM row 2's death date unreadable.
+    exports = exports_with_a_dm_row_rejected(
+        BAD_EXPORTS / "_base", tmp_path / "exports", row=2, column="DTHDTC", date="2020-13-45"
+    )
     done = hpd_run(
         "--exports", exports, "--warehouse", tmp_path / "wh.duckdb", "--reports", tmp_path / "r",
         "--fail-fast", "--set", "tgkr_min_ratio=3",

@@ -5,7 +5,7 @@
 -- last in the file). Rows failing either keep their reason for rejected_rows.
 
 {#- Rule 6's key: one measurement per lesion, test, assessment and reader. #}
-{%- set measurement_key = ['usubjid', 'reader_id', 'assessment_key', 'lesion_id', 'test_code'] %}
+{%- set measurement_key = ['usubjid', 'reader_id', 'assessment_key', 'lesion_id', 'test_code'] | join(', ') %}
 
 with
 
@@ -27,7 +27,7 @@ lesions as (
 -- of millions of rows costs more than scanning the table again.
 measurement_keys as (
 
-    select {{ measurement_key | join(', ') }}
+    select {{ measurement_key }}
     from {{ ref('stg_tr') }}
     where rejection_reason is null
 
@@ -36,7 +36,7 @@ measurement_keys as (
 measurement_order as (
 
     select
-        {{ measurement_key | join(', ') }},
+        {{ measurement_key }},
         result_date,
         source_file,
         source_row
@@ -50,9 +50,9 @@ measurement_order as (
 -- only one of its kind.
 repeated_keys as (
 
-    select {{ measurement_key | join(', ') }}
+    select {{ measurement_key }}
     from measurement_keys
-    group by {{ measurement_key | join(', ') }}
+    group by {{ measurement_key }}
     having count(*) > 1
 
 ),
@@ -63,14 +63,14 @@ repeated_ranks as (
         source_file,
         source_row,
         row_number() over (
-            partition by {{ measurement_key | join(', ') }}
+            partition by {{ measurement_key }}
             order by
                 case when result_date is null then 1 else 0 end,
                 result_date desc,
                 source_row desc
         ) as measurement_rank
     from measurement_order
-    inner join repeated_keys using ({{ measurement_key | join(', ') }})
+    inner join repeated_keys using ({{ measurement_key }})
 
 ),
 

@@ -196,8 +196,7 @@ def refresh(
             if options.exports is not None:
                 loaded = _load(options.exports, building, quality, staged_reports, reports, monitor)
             else:
-                demo_subjects(monitor)
-                progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+                use_demo_cohort(monitor)
             nodes = build_warehouse(
                 options,
                 monitor,
@@ -295,10 +294,12 @@ def export_server_marts(
             return mart_counts(DuckDBWarehouse(mirror))
 
 
-def demo_subjects(monitor: Monitor) -> None:
-    """The demo cohort's subjects: the rows of its DM seed."""
+def use_demo_cohort(monitor: Monitor) -> None:
+    """A refresh of the bundled demo cohort: its subjects are the rows of its
+    DM seed."""
     with contextlib.suppress(OSError):
         monitor.subjects = csv_rows(DEMO_DIR / "dm.csv")
+    monitor.progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
 
 
 def _docs_site(
@@ -379,8 +380,7 @@ def server_exports(
     DuckDB connection (None for the demo), open for the marts' checks, and
     the loaded domains."""
     if options.exports is None:
-        demo_subjects(monitor)
-        monitor.progress(f"using the bundled demo cohort ({monitor.subjects} subjects)")
+        use_demo_cohort(monitor)
         yield None, []
         return
     with duckdb.connect(str(fresh_file(work_dir / "exports.duckdb"))) as exports_db:
